@@ -1,0 +1,221 @@
+/* sql: the SQL layer between PostgreSQL clients and SQLite.
+ *   compat.c   - splitting a PostgreSQL query string into statements and
+ *                translating each into what Orbit runs (the compatibility
+ *                shims live only here)
+ *   sqlstate.c - SQLite result codes and messages -> SQLSTATE
+ *   types.c    - declared column types -> PostgreSQL type OIDs, value
+ *                formatting (text and binary) and parameter binding
+ *   copyfmt.c  - COPY text and CSV row parsing and formatting
+ *   db.c       - opening and configuring SQLite connections
+ * Prefix: sql_. */
+#ifndef ORBIT_SQL_H
+#define ORBIT_SQL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* ---- statement splitting and translation (compat.c) ------------------- */
+
+/* One statement's span inside a query string (offsets into the original
+ * string, without the terminating ';'; whitespace/comment-only spans are
+ * not reported). */
+struct sql_span {
+    size_t off;
+    size_t len;
+};
+
+/* Split a query string into statements. Understands '...' (with ''
+ * escapes), E'...' (backslash escapes), "...", `...`, [...] identifiers,
+ * $$...$$ / $tag$...$tag$ dollar quoting, -- and nested / * * / comments,
+ * and CREATE TRIGGER ... BEGIN ... END bodies (whose ';' do not split).
+ * On success *spans is an array (util_free it) of *n entries; 0 is
+ * returned. Returns -1 on OOM or an unterminated quote/comment (err says
+ * which). An empty or comment-only string gives *n = 0. */
+int sql_split(const char *q, size_t len, struct sql_span **spans, size_t *n, char *err, size_t errcap) MUSTCHECK;
+
+enum sql_kind {
+    SQL_K_QUERY,       /* statement run by SQLite (SELECT, INSERT, DDL, ...) */
+    SQL_K_BEGIN,       /* BEGIN / START TRANSACTION [modes] */
+    SQL_K_COMMIT,      /* COMMIT / END [WORK|TRANSACTION] */
+    SQL_K_ROLLBACK,    /* ROLLBACK / ABORT [WORK|TRANSACTION] */
+    SQL_K_SAVEPOINT,   /* SAVEPOINT name */
+    SQL_K_RELEASE,     /* RELEASE [SAVEPOINT] name */
+    SQL_K_ROLLBACK_TO, /* ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] name */
+    SQL_K_SET,         /* SET [SESSION|LOCAL] name {=|TO} value|DEFAULT, SET TIME ZONE x,
+                          SET SESSION CHARACTERISTICS AS TRANSACTION ..., SET TRANSACTION ... */
+    SQL_K_SHOW,        /* SHOW name | SHOW ALL */
+    SQL_K_RESET,       /* RESET name | RESET ALL */
+    SQL_K_COPY_FROM,   /* COPY table [(cols)] FROM STDIN [options] */
+    SQL_K_COPY_TO,     /* COPY table [(cols)] | (query) TO STDOUT [options] */
+    SQL_K_NOOP,        /* accepted and ignored, answered with tag (e.g. VACUUM t, CHECKPOINT,
+                          LISTEN/UNLISTEN/NOTIFY, DISCARD ALL handled by caller via tag) */
+    SQL_K_DEALLOCATE,  /* DEALLOCATE [PREPARE] name | ALL (name in .name) */
+    SQL_K_DISCARD,     /* DISCARD ALL */
+};
+
+enum sql_copy_format { SQL_COPY_TEXT, SQL_COPY_CSV, SQL_COPY_BINARY };
+
+struct sql_copy {
+    char *table;       /* target/source table (NULL for COPY (query) TO) */
+    char *columns;     /* "a, b, c" as written, or NULL for all columns */
+    char *query;       /* for COPY (query) TO STDOUT: the translated query */
+    enum sql_copy_format format;
+    char delimiter;    /* default '\t' for text, ',' for csv */
+    char quote;        /* csv, default '"' */
+    char escape;       /* csv, default same as quote */
+    char *null_str;    /* default "\\N" for text, "" for csv */
+    int header;        /* csv HEADER */
+};
+
+struct sql_stmt {
+    enum sql_kind kind;
+    /* PostgreSQL command tag base for CommandComplete: "SELECT", "INSERT",
+     * "UPDATE", "DELETE", "CREATE TABLE", "DROP TABLE", "BEGIN", "COMMIT",
+     * "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "SHOW", "RESET", "COPY",
+     * "TRUNCATE TABLE", "VACUUM", "ALTER TABLE", "CREATE INDEX", ... The
+     * caller appends counts for SELECT/INSERT/UPDATE/DELETE/COPY/MERGE. */
+    char tag[40];
+    /* For SQL_K_QUERY: SQLite SQL to run. May hold several SQLite
+     * statements separated by ';' (e.g. a multi-table DROP, a TRUNCATE of
+     * several tables); the tag covers them all and the last one's result
+     * is the statement's result. $n parameters are rewritten to ?n.
+     * For SQL_K_SAVEPOINT/RELEASE/ROLLBACK_TO: SQLite text to run too. */
+    char *sql;
+    /* SET/SHOW/RESET: lower-cased parameter name ("all" for SHOW/RESET ALL),
+     * set_value NULL means DEFAULT. set_local: SET LOCAL. For
+     * SET TIME ZONE the name is "timezone". For SET [SESSION
+     * CHARACTERISTICS AS] TRANSACTION ... READ ONLY|WRITE the name is
+     * "transaction_read_only" / "default_transaction_read_only" and value
+     * "on"/"off". */
+    char *name;
+    char *set_value;
+    int set_local;
+    /* BEGIN: read_only is 1 for READ ONLY, 0 for READ WRITE, -1 unspecified. */
+    int read_only;
+    struct sql_copy copy; /* COPY only */
+    int max_param;        /* highest $n seen */
+};
+
+/* Translate one statement (a span from sql_split) into *out. On error
+ * returns -1 and fills sqlstate (6 chars + NUL) and err: 42601 for syntax
+ * the shims reject (e.g. COPY with an unsupported option gives 0A000).
+ * The rewrite rules (all token-level, never inside quotes/comments):
+ *   $n -> ?n; expr::type -> CAST(expr AS mapped_type) for the common types
+ *   (int2/4/8, smallint, integer, bigint, int, real, float4/8, double
+ *   precision, numeric/decimal[(p,s)], text, varchar[(n)], char[(n)],
+ *   bpchar, bool/boolean, bytea, date, timestamp[tz], json/jsonb,
+ *   regclass, name, oid); the identifiers current_user, session_user,
+ *   current_role, current_catalog, current_schema (without parentheses)
+ *   -> function calls; DROP TABLE [IF EXISTS] a, b [CASCADE|RESTRICT] ->
+ *   one DROP per table; TRUNCATE [TABLE] a, b [RESTART IDENTITY|CASCADE]
+ *   -> DELETE FROM each (tag "TRUNCATE TABLE"); CREATE TABLE ... WITH
+ *   (storage params) and TABLESPACE x -> dropped; VACUUM/ANALYZE variants
+ *   -> ANALYZE or no-op (tag "VACUUM"/"ANALYZE"); ALTER TABLE t ADD
+ *   [CONSTRAINT c] PRIMARY KEY (cols) -> CREATE UNIQUE INDEX t_pkey ON
+ *   t(cols) (tag "ALTER TABLE"); COPY ... WITH (FREEZE [ON]) accepted. */
+int sql_translate(const char *stmt, size_t len, struct sql_stmt *out, char sqlstate[6], char *err,
+                  size_t errcap) MUSTCHECK;
+void sql_stmt_clear(struct sql_stmt *s);
+
+/* ---- SQLSTATE mapping (sqlstate.c) ------------------------------------- */
+
+/* Map an SQLite extended result code plus its message to a SQLSTATE
+ * (5 chars, static string): 23505 unique/primary key, 23502 not null,
+ * 23503 foreign key, 23514 check, 42601 syntax, 42P01 no such table,
+ * 42703 no such column, 42P07 already exists, 42883 no such function,
+ * 40001 busy snapshot/busy, 55P03 locked, 25006 readonly, 57014
+ * interrupted, 54000 too big, 53100 disk full, 58030 I/O error, 53200 no
+ * memory, 22P02 datatype mismatch, 42804, 0A000 ..., XX000 otherwise. */
+const char *sql_sqlstate(int extended_code, const char *msg);
+
+/* ---- types (types.c) ----------------------------------------------------- */
+
+#define SQL_OID_BOOL 16
+#define SQL_OID_BYTEA 17
+#define SQL_OID_NAME 19
+#define SQL_OID_INT8 20
+#define SQL_OID_INT2 21
+#define SQL_OID_INT4 23
+#define SQL_OID_TEXT 25
+#define SQL_OID_OID 26
+#define SQL_OID_JSON 114
+#define SQL_OID_FLOAT4 700
+#define SQL_OID_FLOAT8 701
+#define SQL_OID_UNKNOWN 705
+#define SQL_OID_BPCHAR 1042
+#define SQL_OID_VARCHAR 1043
+#define SQL_OID_DATE 1082
+#define SQL_OID_TIME 1083
+#define SQL_OID_TIMESTAMP 1114
+#define SQL_OID_TIMESTAMPTZ 1184
+#define SQL_OID_NUMERIC 1700
+#define SQL_OID_JSONB 3802
+
+/* Declared column type (sqlite3_column_decltype, may be NULL) -> OID, or 0
+ * when there is no declared type. Rules (case-insensitive, first match):
+ * bigint/int8 -> int8; smallint/int2 -> int2; int/integer/int4 -> int4;
+ * any other name containing "INT" -> int8; real/double/double precision/
+ * float/float8 -> float8 (SQLite REAL is 8 bytes); float4 -> float4;
+ * text/clob -> text; varchar/character varying/nvarchar -> varchar;
+ * char/character/bpchar/nchar -> bpchar; blob/bytea -> bytea; bool/boolean
+ * -> bool; numeric/decimal -> numeric; timestamptz/timestamp with time
+ * zone -> timestamptz; timestamp -> timestamp; date -> date; time -> time;
+ * json -> json; jsonb -> jsonb; anything else -> text. A length or
+ * precision suffix like varchar(20) or numeric(10,2) is ignored. */
+uint32_t sql_decltype_oid(const char *decltype);
+/* OID for a value with no declared type, from its storage class
+ * (SQLITE_INTEGER -> int8, SQLITE_FLOAT -> float8, SQLITE_TEXT/NULL ->
+ * text, SQLITE_BLOB -> bytea). */
+uint32_t sql_value_oid(int sqlite_type);
+/* Type size for RowDescription (-1 for varlena). */
+int16_t sql_oid_typlen(uint32_t oid);
+/* Name of a type OID ("int8"), for error messages. */
+const char *sql_oid_name(uint32_t oid);
+
+/* Append one DataRow field for column col of a stepped statement: int32
+ * length (-1 for NULL) then the bytes. format 0 = text, 1 = binary.
+ * Text follows PostgreSQL output: bool 't'/'f' for an integer in a bool
+ * column, floats in shortest round-trip form with Infinity/-Infinity/NaN,
+ * bytea as \x hex; a blob in a text column is sent as its bytes. Binary
+ * is supported for bool, int2, int4, int8, float4, float8, text, varchar,
+ * bpchar, name, json, jsonb (with its version byte), bytea; numeric, date,
+ * time and timestamp in binary give SQLSTATE 0A000. Returns 0, or -1 with err filled (SQLSTATE
+ * 0A000 or 22003 for out-of-range int2/int4 binary). */
+int sql_put_field(struct buf *out, sqlite3_stmt *st, int col, uint32_t oid, int format, char sqlstate[6],
+                  char *err, size_t errcap) MUSTCHECK;
+
+/* Bind parameter idx (1-based) from a Bind message value. oid is the type
+ * the client declared in Parse (0 = unspecified). data == NULL means NULL.
+ * Text format: int/bool/float OIDs are parsed and bound as numbers (error
+ * 22P02 on bad input), bytea text (\x hex or escape format) as a blob,
+ * others as text. Binary format: bool, int2/4/8, float4/8, text/varchar/
+ * bpchar/name/json, bytea; other binary types -> 0A000. Unspecified OID
+ * in binary format -> bound as blob. Returns 0 or -1 with err filled. */
+int sql_bind_param(sqlite3_stmt *st, int idx, uint32_t oid, int format, const char *data, int32_t len,
+                   char sqlstate[6], char *err, size_t errcap) MUSTCHECK;
+
+/* ---- COPY formats (copyfmt.c) ------------------------------------------ */
+
+/* Parse one input line (without its newline) of COPY text or CSV format
+ * into fields. Text format: fields split on delimiter, backslash escapes
+ * (\b \f \n \r \t \v \\ \NNN octal \xHH) decoded, a field equal to
+ * null_str (compared before decoding) is NULL. CSV: quote/escape rules of
+ * PostgreSQL, unquoted field equal to null_str is NULL. Fields are
+ * written into *storage (reset by the caller) as NUL-terminated strings;
+ * fields[i] gets an offset into storage->data or SIZE_MAX for NULL.
+ * Returns the number of fields, or -1 on malformed input (err filled).
+ * CSV values may contain newlines inside quotes: sql_copy_csv_complete()
+ * tells whether a line so far has balanced quotes. */
+int sql_copy_parse_line(const struct sql_copy *c, const char *line, size_t len, struct buf *storage,
+                        size_t *fields, int maxfields, char *err, size_t errcap);
+int sql_copy_csv_complete(const struct sql_copy *c, const char *line, size_t len);
+/* Append one row of column values of a stepped statement (all columns) in
+ * COPY text/CSV format, including the trailing newline. */
+void sql_copy_format_row(const struct sql_copy *c, sqlite3_stmt *st, struct buf *out);
+
+/* ---- connections (db.c) -------------------------------------------------- */
+
+#endif

@@ -1,0 +1,148 @@
+/* util/misc.c: clocks, randomness and small parsers shared by modules. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+uint64_t util_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t util_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int util_random_bytes(void *dst, size_t n)
+{
+    return RAND_bytes(dst, (int)n) == 1 ? 0 : -1;
+}
+
+int util_strcaseeq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+void util_strlcpy(char *dst, const char *src, size_t cap)
+{
+    if (!cap)
+        return;
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+static int parse_port(const char *s, int *port)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 65535)
+        return -1;
+    *port = (int)v;
+    return 0;
+}
+
+int util_parse_hostport(const char *s, char *host, size_t hostcap, int *port)
+{
+    const char *colon;
+    if (!s || !*s)
+        return -1;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        size_t n = (size_t)(close - s - 1);
+        if (n + 1 > hostcap)
+            return -1;
+        memcpy(host, s + 1, n);
+        host[n] = 0;
+        return parse_port(close + 2, port);
+    }
+    colon = strrchr(s, ':');
+    if (!colon) {
+        /* just a port */
+        if (hostcap < 1)
+            return -1;
+        host[0] = 0;
+        return parse_port(s, port);
+    }
+    size_t n = (size_t)(colon - s);
+    if (n + 1 > hostcap)
+        return -1;
+    memcpy(host, s, n);
+    host[n] = 0;
+    return parse_port(colon + 1, port);
+}
+
+int util_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    while (*end == ' ')
+        end++;
+    uint64_t mul = 1;
+    if (!*end || strcasecmp(end, "b") == 0)
+        mul = 1;
+    else if (strcasecmp(end, "kb") == 0 || strcasecmp(end, "k") == 0)
+        mul = 1024ULL;
+    else if (strcasecmp(end, "mb") == 0 || strcasecmp(end, "m") == 0)
+        mul = 1024ULL * 1024;
+    else if (strcasecmp(end, "gb") == 0 || strcasecmp(end, "g") == 0)
+        mul = 1024ULL * 1024 * 1024;
+    else if (strcasecmp(end, "tb") == 0)
+        mul = 1024ULL * 1024 * 1024 * 1024;
+    else
+        return -1;
+    if (v > UINT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+int util_parse_duration_ms(const char *s, uint64_t *out_ms)
+{
+    char *end;
+    errno = 0;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    while (*end == ' ')
+        end++;
+    uint64_t mul;
+    if (!*end || strcasecmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcasecmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcasecmp(end, "min") == 0)
+        mul = 60000;
+    else if (strcasecmp(end, "h") == 0)
+        mul = 3600000;
+    else if (strcasecmp(end, "d") == 0)
+        mul = 86400000;
+    else
+        return -1;
+    if (v > UINT64_MAX / mul)
+        return -1;
+    *out_ms = v * mul;
+    return 0;
+}
