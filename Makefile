@@ -18,7 +18,7 @@ else
 endif
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -DSQLITE_ENABLE_PREUPDATE_HOOK -g $(OPT) -Wall -Wextra -Werror \
-               -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes -pthread \
+               -Wno-unused-parameter -Wno-format-truncation -Wshadow -Wstrict-prototypes -Wmissing-prototypes -pthread \
                $(foreach d,$(wildcard src/*),-I$(d)) $(SANFLAGS)
 PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -44,18 +44,21 @@ deps:
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) -c $< -o $@
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/%: src/main/%.c $(LIB)
-	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) -Itests/unit $< $(LIB) $(LDLIBS) -lcmocka -o $@
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) -Itests/unit $< $(LIB) $(LDLIBS) -lcmocka -o $@
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -52,8 +52,17 @@ enum sec_scram_rc sec_scram_client_first(struct sec_scram *s, const char *msg, s
                                          char *err, size_t errcap);
 /* Round 2: the client-final-message. On OK, *out holds the server-final
  * message ("v=..."). */
+/* (Both rounds append to *out, which is left untouched unless the result is
+ * CONTINUE/OK; msg need not be NUL-terminated. Any result other than
+ * CONTINUE ends the exchange: later calls give SEC_SCRAM_PROTO.) */
 enum sec_scram_rc sec_scram_client_final(struct sec_scram *s, const char *msg, size_t len, struct buf *out,
                                          char *err, size_t errcap);
+
+/* TEST ONLY: use nonce (printable ASCII except ',', at most 256 chars)
+ * instead of 18 random bytes as the server's part of the nonce, so tests
+ * can replay fixed vectors (RFC 7677). Call before sec_scram_client_first.
+ * Never use in the server. Returns 0, or -1 on bad input / wrong state. */
+int sec_scram_set_nonce_for_test(struct sec_scram *s, const char *nonce) MUSTCHECK;
 
 /* Generate a random printable password of len characters into out
  * (out must hold len + 1). Returns 0 or -1. */
@@ -61,7 +70,36 @@ int sec_gen_password(char *out, size_t len) MUSTCHECK;
 
 /* Base64 (RFC 4648, with padding). decode returns the decoded length or
  * -1 on invalid input; encode returns the encoded length (NUL-terminated). */
+/* (Both also return -1 when cap is too small. decode reads exactly len
+ * bytes and is strict: padding only at the end, canonical trailing bits.) */
 int sec_base64_encode(const unsigned char *in, size_t len, char *out, size_t cap);
 int sec_base64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
+
+
+/* ---- role catalog (roles.c) ----------------------------------------------
+ * Roles live in the database table _orbit_roles (name, verifier,
+ * superuser, login) and are cached in memory so authentication never
+ * touches SQLite on the event loop. */
+struct sec_roles;
+struct sec_role {
+    char *name;
+    char *verifier; /* SCRAM verifier or NULL (no password: cannot log in) */
+    int superuser;
+    int login;
+};
+struct sqlite3;
+/* Create the catalog tables if missing and, on a fresh database, the
+ * superuser role "orbit" with password (NULL: generate one and return it
+ * in *generated, util_free'd by the caller). Also loads or creates the
+ * server's mock-authentication key. Returns 0 or -1 with err. */
+int sec_catalog_init(struct sqlite3 *db, const char *password, char **generated, unsigned char mock_key[32],
+                     char *err, size_t errcap) MUSTCHECK;
+/* Load every role into a new in-memory catalog (NULL + err on failure). */
+struct sec_roles *sec_roles_load(struct sqlite3 *db, char *err, size_t errcap);
+void sec_roles_free(struct sec_roles *r);
+/* Thread-safe lookup; copies the role into *out (strings util_free'd via
+ * sec_role_clear). Returns 0 when found, -1 when not. */
+int sec_roles_find(struct sec_roles *r, const char *name, struct sec_role *out);
+void sec_role_clear(struct sec_role *r);
 
 #endif

@@ -128,7 +128,11 @@ void sql_stmt_clear(struct sql_stmt *s);
  * 42703 no such column, 42P07 already exists, 42883 no such function,
  * 40001 busy snapshot/busy, 55P03 locked, 25006 readonly, 57014
  * interrupted, 54000 too big, 53100 disk full, 58030 I/O error, 53200 no
- * memory, 22P02 datatype mismatch, 42804, 0A000 ..., XX000 otherwise. */
+ * memory, 22P02 STRICT-table datatype constraint, 42804 SQLITE_MISMATCH,
+ * 08P01 SQLITE_RANGE, 42501 not authorized, 23000 other constraints. A
+ * plain SQLITE_ERROR is classified by its message (table in sqlstate.c)
+ * and defaults to 42000; XX000 for internal/unknown codes, "00000" for
+ * SQLITE_OK/ROW/DONE. msg may be NULL. */
 const char *sql_sqlstate(int extended_code, const char *msg);
 
 /* ---- types (types.c) ----------------------------------------------------- */
@@ -163,8 +167,11 @@ const char *sql_sqlstate(int extended_code, const char *msg);
  * char/character/bpchar/nchar -> bpchar; blob/bytea -> bytea; bool/boolean
  * -> bool; numeric/decimal -> numeric; timestamptz/timestamp with time
  * zone -> timestamptz; timestamp -> timestamp; date -> date; time -> time;
- * json -> json; jsonb -> jsonb; anything else -> text. A length or
- * precision suffix like varchar(20) or numeric(10,2) is ignored. */
+ * json -> json; jsonb -> jsonb; oid -> oid; name -> name; serial/
+ * bigserial/smallserial -> int4/int8/int2; interval, point and arrays
+ * (a "[" in the name) -> text (checked before the "INT" rule); anything
+ * else -> text. A length or precision suffix like varchar(20) or
+ * numeric(10,2) is ignored; whitespace runs count as one space. */
 uint32_t sql_decltype_oid(const char *decltype);
 /* OID for a value with no declared type, from its storage class
  * (SQLITE_INTEGER -> int8, SQLITE_FLOAT -> float8, SQLITE_TEXT/NULL ->
@@ -183,7 +190,13 @@ const char *sql_oid_name(uint32_t oid);
  * is supported for bool, int2, int4, int8, float4, float8, text, varchar,
  * bpchar, name, json, jsonb (with its version byte), bytea; numeric, date,
  * time and timestamp in binary give SQLSTATE 0A000. Returns 0, or -1 with err filled (SQLSTATE
- * 0A000 or 22003 for out-of-range int2/int4 binary). */
+ * 0A000 or 22003 for out-of-range int2/int4 binary). Details: a float4
+ * column prints float precision, a REAL in a numeric column prints
+ * without exponent; text 't'/'yes'/'off'/... in a bool column prints
+ * t/f; text or numbers in a bytea column print as \x hex of their text;
+ * oid in binary is 4 bytes; binary ints/floats parse a text value (22P02
+ * if it is not a number); oid 0 is treated as text. On error nothing is
+ * appended to out. A buffer OOM is left to the caller's buf_ok(). */
 int sql_put_field(struct buf *out, sqlite3_stmt *st, int col, uint32_t oid, int format, char sqlstate[6],
                   char *err, size_t errcap) MUSTCHECK;
 
@@ -193,7 +206,17 @@ int sql_put_field(struct buf *out, sqlite3_stmt *st, int col, uint32_t oid, int 
  * 22P02 on bad input), bytea text (\x hex or escape format) as a blob,
  * others as text. Binary format: bool, int2/4/8, float4/8, text/varchar/
  * bpchar/name/json, bytea; other binary types -> 0A000. Unspecified OID
- * in binary format -> bound as blob. Returns 0 or -1 with err filled. */
+ * in binary format -> bound as blob. Returns 0 or -1 with err filled.
+ * Details: text ints (int2/int4/int8/oid) must be decimal with optional
+ * sign and surrounding whitespace (22P02, range 22003); floats take what
+ * strtod takes incl. Infinity/NaN (22003 out of range); bool takes
+ * PostgreSQL's spellings and unique prefixes, bound as 1/0; numeric is
+ * bound as int64 when it is an integer in range, else checked (22P02)
+ * and bound as trimmed text; NaN floats are bound as the text 'NaN'
+ * (SQLite would store a NaN double as NULL). Binary values of the wrong
+ * size give 22P03 "incorrect binary data format in bind parameter N"
+ * (PostgreSQL's code); jsonb binary needs version byte 1. A bad idx gives
+ * 08P01. len < 0 is NULL too. */
 int sql_bind_param(sqlite3_stmt *st, int idx, uint32_t oid, int format, const char *data, int32_t len,
                    char sqlstate[6], char *err, size_t errcap) MUSTCHECK;
 
@@ -206,16 +229,68 @@ int sql_bind_param(sqlite3_stmt *st, int idx, uint32_t oid, int format, const ch
  * PostgreSQL, unquoted field equal to null_str is NULL. Fields are
  * written into *storage (reset by the caller) as NUL-terminated strings;
  * fields[i] gets an offset into storage->data or SIZE_MAX for NULL.
- * Returns the number of fields, or -1 on malformed input (err filled).
- * CSV values may contain newlines inside quotes: sql_copy_csv_complete()
- * tells whether a line so far has balanced quotes. */
+ * Returns the number of fields, or -1 on malformed input (err filled):
+ * more than maxfields fields ("extra data after last expected column";
+ * fewer fields are the caller's "missing data" check), an unterminated
+ * CSV quote, a NUL byte, out of memory. Not handled here (the caller's
+ * job): the end-of-data line "\." and, for CSV HEADER, skipping the
+ * first line. A text-format line "" is one empty field.
+ * Values may contain newlines (CSV inside quotes, text format after a
+ * backslash): sql_copy_csv_complete() tells whether a line so far is a
+ * whole row (CSV: quotes balanced; text: no unpaired trailing backslash);
+ * if not, the caller appends "\n" and the next line and asks again. */
 int sql_copy_parse_line(const struct sql_copy *c, const char *line, size_t len, struct buf *storage,
                         size_t *fields, int maxfields, char *err, size_t errcap);
 int sql_copy_csv_complete(const struct sql_copy *c, const char *line, size_t len);
 /* Append one row of column values of a stepped statement (all columns) in
- * COPY text/CSV format, including the trailing newline. */
+ * COPY text/CSV format, including the trailing newline. Values are
+ * formatted like text-format DataRow fields (declared type decides: bool
+ * t/f, bytea \x hex, shortest floats), then escaped (text: \\ \n \r \t
+ * \b \f \v and the delimiter) or quoted (CSV: values containing the
+ * delimiter, quote, CR or LF, or equal to null_str; quote and escape
+ * characters doubled with the escape char). NULL is null_str. On SQLite
+ * out-of-memory out is put in its oom state. Binary COPY is not handled. */
 void sql_copy_format_row(const struct sql_copy *c, sqlite3_stmt *st, struct buf *out);
+/* Append the HEADER line (column names, escaped/quoted like values, and a
+ * newline) for COPY ... TO with HEADER. */
+void sql_copy_format_header(const struct sql_copy *c, sqlite3_stmt *st, struct buf *out);
 
 /* ---- connections (db.c) -------------------------------------------------- */
+
+/* What the SQL functions and the progress handler of a connection see of
+ * the session using it; the session layer fills it while it holds the
+ * connection (only one thread uses a connection at a time). */
+struct sql_fnctx {
+    void *session;
+    const char *user;
+    const char *database;
+    uint32_t pid;
+    int superuser;
+    /* current_setting(name): value or NULL for unknown */
+    const char *(*setting)(void *session, const char *name);
+    volatile int *cancel;   /* nonzero: interrupt (cancel request) */
+    uint64_t deadline_ns;   /* statement_timeout deadline, 0 = none */
+    int interrupt_reason;   /* set when interrupted: 1 cancel, 2 timeout */
+    int internal;           /* 1: catalog access allowed (server's own use) */
+};
+
+enum { SQL_INTR_NONE = 0, SQL_INTR_CANCEL = 1, SQL_INTR_TIMEOUT = 2 };
+
+/* Open and configure a connection to the database file: WAL,
+ * synchronous=FULL, foreign_keys=ON, a busy timeout as a safety net, the
+ * PostgreSQL-compatible functions (version(), current_user(),
+ * current_database(), current_schema(), pg_is_in_recovery(),
+ * pg_backend_pid(), now(), pg_sleep(), current_setting(), orbit_bool()),
+ * a progress handler that honours fn->cancel and fn->deadline_ns, and an
+ * authorizer that hides the internal _orbit_* catalog tables and refuses
+ * ATTACH/DETACH and dangerous pragmas unless fn->internal. fn must stay
+ * valid as long as the connection. Returns 0 or -1 with err filled. */
+int sql_db_open(const char *path, struct sql_fnctx *fn, sqlite3 **out, char *err, size_t errcap) MUSTCHECK;
+
+/* PostgreSQL name and type for a result column without a declared type:
+ * "count(*)" -> "count" (int8), "pg_is_in_recovery()" -> bool, an
+ * expression that is not an identifier -> "?column?". *oid is 0 when the
+ * type should come from the value. */
+const char *sql_column_pgname(const char *sqlite_name, char *buf, size_t cap, uint32_t *oid);
 
 #endif

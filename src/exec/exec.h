@@ -1,0 +1,104 @@
+/* exec: executor threads and pooled SQLite connections.
+ * A task (embedded in a session) is submitted when its session has work;
+ * exec gives it a pooled connection (admission queue when none is free),
+ * runs it on a worker thread, and serialises writers with one in-process
+ * write token so that no worker thread ever sleeps on SQLite's lock: a
+ * task that needs the token and cannot get it is parked (holding its
+ * connection) and re-queued when the token is released.
+ * Prefix: exe_. */
+#ifndef ORBIT_EXEC_H
+#define ORBIT_EXEC_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "sql.h"
+#include "util.h"
+
+struct exe_pool;
+
+/* A pooled SQLite connection with its statement cache. */
+struct exe_conn {
+    sqlite3 *db;
+    struct map cache; /* SQL text -> struct exe_cached */
+    size_t ncached;
+    size_t cache_cap;
+    struct sql_fnctx fn; /* what SQL functions see of the session using it */
+    struct exe_conn *next_free;
+};
+
+enum exe_rc {
+    EXE_DONE = 0,       /* task finished this turn */
+    EXE_WAIT_WRITE = 1, /* park until the write token is free, then run again */
+};
+
+enum exe_flags {
+    EXE_F_ADMISSION_TIMEOUT = 1, /* no connection became free in time (conn is NULL) */
+    EXE_F_WAIT_ABORTED = 2,      /* cancelled or timed out while parked for the write token */
+};
+
+struct exe_task;
+typedef enum exe_rc (*exe_run_fn)(struct exe_task *t);
+/* Called with the pool lock held, from exe_check_timeouts, for a task
+ * parked for the write token: return 1 to abort the wait. Must be cheap. */
+typedef int (*exe_abort_fn)(struct exe_task *t, uint64_t now_ns);
+
+struct exe_task {
+    struct exe_task *next;
+    exe_run_fn run;
+    exe_abort_fn should_abort;
+    struct exe_conn *conn; /* held pooled connection or NULL */
+    uint64_t queued_ns;
+    int holds_write;
+    int flags;             /* enum exe_flags, cleared by the run function */
+};
+
+struct exe_config {
+    const char *db_path;
+    int workers;
+    int pool_size;
+    int cache_size;
+    uint64_t admission_timeout_ns;
+};
+
+/* Start the worker threads and open pool_size connections. Returns NULL
+ * with err filled on failure. */
+struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t errcap);
+/* Stop workers (after the queues drain) and close every connection. */
+void exe_pool_free(struct exe_pool *p);
+void exe_set_admission_timeout(struct exe_pool *p, uint64_t ns);
+
+/* Queue t to run (thread-safe). When t->conn is NULL a connection is
+ * acquired first (FIFO admission). The task must not be queued already. */
+void exe_submit(struct exe_pool *p, struct exe_task *t);
+/* From inside run: give the connection back (t->conn becomes NULL). The
+ * caller must have finished every statement and transaction on it. */
+void exe_release_conn(struct exe_pool *p, struct exe_task *t);
+/* From inside run: 1 when t holds (or now got) the write token, 0 when it
+ * must return EXE_WAIT_WRITE. */
+int exe_write_try(struct exe_pool *p, struct exe_task *t);
+void exe_write_release(struct exe_pool *p, struct exe_task *t);
+/* Periodic housekeeping (any thread): admission timeouts and aborted
+ * write waits are moved to the run queue with a flag set. */
+void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns);
+
+/* Counters for observability. */
+struct exe_stats {
+    uint64_t tasks_run;
+    uint64_t admission_waits;
+    uint64_t admission_timeouts;
+    uint64_t write_waits;
+    int conns_free;
+    int conns_total;
+    int queued;
+};
+void exe_get_stats(struct exe_pool *p, struct exe_stats *out);
+
+/* Statement cache of a connection. exe_prepare returns a statement for
+ * exactly the first statement of sql (tail set like sqlite3_prepare_v3);
+ * a statement from the cache is marked in use until exe_finish, which
+ * resets it (and clears bindings) or finalizes an uncached one. */
+int exe_prepare(struct exe_conn *c, const char *sql, int len, sqlite3_stmt **out, const char **tail);
+void exe_finish(struct exe_conn *c, sqlite3_stmt *st);
+
+#endif

@@ -1,0 +1,367 @@
+/* exec/pool.c: worker threads, the run queue, the admission queue for
+ * pooled connections, and the in-process write token.
+ *
+ * Task states (all transitions under pool->mu):
+ *   idle -> admission (no free conn) -> ready -> running -> idle
+ *   running -(EXE_WAIT_WRITE)-> parked on write queue -> ready -> running
+ * A task is in at most one queue; only the worker running it touches it
+ * outside the lock. */
+#include "exec.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+struct queue {
+    struct exe_task *head, *tail;
+    int n;
+};
+
+struct exe_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct queue ready, admission, writeq;
+    struct exe_conn *free_conns;
+    struct exe_conn *conns;
+    int nconns, nfree;
+    struct exe_task *writer;
+    pthread_t *threads;
+    int nthreads;
+    int stopping;
+    uint64_t admission_timeout_ns;
+    struct exe_stats st;
+};
+
+static void q_push(struct queue *q, struct exe_task *t)
+{
+    t->next = NULL;
+    if (q->tail)
+        q->tail->next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    q->n++;
+}
+
+static struct exe_task *q_pop(struct queue *q)
+{
+    struct exe_task *t = q->head;
+    if (!t)
+        return NULL;
+    q->head = t->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    t->next = NULL;
+    return t;
+}
+
+/* Remove tasks for which pred() is true, moving them to the ready queue. */
+static int q_move_if(struct queue *q, struct queue *ready, int (*pred)(struct exe_task *, void *), void *arg,
+                     int flag)
+{
+    int moved = 0;
+    struct exe_task **pp = &q->head, *prev = NULL;
+    while (*pp) {
+        struct exe_task *t = *pp;
+        if (pred(t, arg)) {
+            *pp = t->next;
+            if (q->tail == t)
+                q->tail = prev;
+            q->n--;
+            t->flags |= flag;
+            q_push(ready, t);
+            moved++;
+        } else {
+            prev = t;
+            pp = &t->next;
+        }
+    }
+    return moved;
+}
+
+static void *worker_main(void *arg)
+{
+    struct exe_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        struct exe_task *t = q_pop(&p->ready);
+        if (!t) {
+            if (p->stopping)
+                break;
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        p->st.tasks_run++;
+        pthread_mutex_unlock(&p->mu);
+        enum exe_rc rc = t->run(t);
+        pthread_mutex_lock(&p->mu);
+        if (rc == EXE_WAIT_WRITE) {
+            if (!p->writer) {
+                p->writer = t;
+                t->holds_write = 1;
+                q_push(&p->ready, t);
+            } else {
+                p->st.write_waits++;
+                t->queued_ns = util_now_ns();
+                q_push(&p->writeq, t);
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void conn_close(struct exe_conn *c)
+{
+    size_t it = 0;
+    void *v;
+    while (map_next(&c->cache, &it, NULL, &v)) {
+        sqlite3_finalize((sqlite3_stmt *)v);
+    }
+    map_free(&c->cache);
+    if (c->db)
+        sqlite3_close_v2(c->db);
+    c->db = NULL;
+}
+
+struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t errcap)
+{
+    struct exe_pool *p = util_calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->admission_timeout_ns = cfg->admission_timeout_ns;
+    p->conns = util_calloc((size_t)cfg->pool_size, sizeof *p->conns);
+    p->threads = util_calloc((size_t)cfg->workers, sizeof *p->threads);
+    if (!p->conns || !p->threads) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < cfg->pool_size; i++) {
+        struct exe_conn *c = &p->conns[i];
+        map_init(&c->cache);
+        c->cache_cap = (size_t)cfg->cache_size;
+        if (sql_db_open(cfg->db_path, &c->fn, &c->db, err, errcap))
+            goto fail;
+        p->nconns++;
+        c->next_free = p->free_conns;
+        p->free_conns = c;
+        p->nfree++;
+    }
+    for (int i = 0; i < cfg->workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, worker_main, p)) {
+            snprintf(err, errcap, "could not start worker thread");
+            goto fail;
+        }
+        p->nthreads++;
+    }
+    return p;
+fail:
+    exe_pool_free(p);
+    return NULL;
+}
+
+void exe_pool_free(struct exe_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    for (int i = 0; i < p->nconns; i++)
+        conn_close(&p->conns[i]);
+    util_free(p->conns);
+    util_free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    util_free(p);
+}
+
+void exe_set_admission_timeout(struct exe_pool *p, uint64_t ns)
+{
+    pthread_mutex_lock(&p->mu);
+    p->admission_timeout_ns = ns;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void exe_submit(struct exe_pool *p, struct exe_task *t)
+{
+    pthread_mutex_lock(&p->mu);
+    t->queued_ns = util_now_ns();
+    if (!t->conn) {
+        if (p->free_conns && p->admission.n == 0) {
+            t->conn = p->free_conns;
+            p->free_conns = t->conn->next_free;
+            p->nfree--;
+        } else {
+            p->st.admission_waits++;
+            q_push(&p->admission, t);
+            pthread_mutex_unlock(&p->mu);
+            return;
+        }
+    }
+    q_push(&p->ready, t);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void exe_release_conn(struct exe_pool *p, struct exe_task *t)
+{
+    struct exe_conn *c = t->conn;
+    if (!c)
+        return;
+    t->conn = NULL;
+    c->fn.session = NULL;
+    c->fn.cancel = NULL;
+    c->fn.deadline_ns = 0;
+    pthread_mutex_lock(&p->mu);
+    struct exe_task *w = q_pop(&p->admission);
+    if (w) {
+        w->conn = c;
+        q_push(&p->ready, w);
+        pthread_cond_signal(&p->cv);
+    } else {
+        c->next_free = p->free_conns;
+        p->free_conns = c;
+        p->nfree++;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int exe_write_try(struct exe_pool *p, struct exe_task *t)
+{
+    if (t->holds_write)
+        return 1;
+    pthread_mutex_lock(&p->mu);
+    int ok = 0;
+    if (!p->writer && p->writeq.n == 0) {
+        p->writer = t;
+        t->holds_write = 1;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+void exe_write_release(struct exe_pool *p, struct exe_task *t)
+{
+    if (!t->holds_write)
+        return;
+    pthread_mutex_lock(&p->mu);
+    t->holds_write = 0;
+    p->writer = NULL;
+    struct exe_task *w = q_pop(&p->writeq);
+    if (w) {
+        p->writer = w;
+        w->holds_write = 1;
+        q_push(&p->ready, w);
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+struct to_arg {
+    uint64_t now;
+    uint64_t limit;
+};
+
+static int admission_expired(struct exe_task *t, void *arg)
+{
+    struct to_arg *a = arg;
+    return a->limit && a->now - t->queued_ns > a->limit;
+}
+
+static int write_wait_aborted(struct exe_task *t, void *arg)
+{
+    struct to_arg *a = arg;
+    return t->should_abort && t->should_abort(t, a->now);
+}
+
+void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns)
+{
+    struct to_arg a = {now_ns, 0};
+    pthread_mutex_lock(&p->mu);
+    a.limit = p->admission_timeout_ns;
+    int moved = 0;
+    if (p->admission.n) {
+        int n = q_move_if(&p->admission, &p->ready, admission_expired, &a, EXE_F_ADMISSION_TIMEOUT);
+        p->st.admission_timeouts += (uint64_t)n;
+        moved += n;
+    }
+    if (p->writeq.n)
+        moved += q_move_if(&p->writeq, &p->ready, write_wait_aborted, &a, EXE_F_WAIT_ABORTED);
+    if (moved)
+        pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void exe_get_stats(struct exe_pool *p, struct exe_stats *out)
+{
+    pthread_mutex_lock(&p->mu);
+    *out = p->st;
+    out->conns_free = p->nfree;
+    out->conns_total = p->nconns;
+    out->queued = p->ready.n + p->admission.n + p->writeq.n;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- statement cache ---- */
+
+/* Cached statements are stored in the map by their SQL text; a statement
+ * in use is removed from the map and put back by exe_finish, so two users
+ * of the same text on one connection get two statements. */
+int exe_prepare(struct exe_conn *c, const char *sql, int len, sqlite3_stmt **out, const char **tail)
+{
+    *out = NULL;
+    /* The cache needs a NUL-terminated key of exactly this statement: only
+     * cache when the text is the whole string (the common case). */
+    if (len < 0 && c->cache_cap) {
+        sqlite3_stmt *st = map_del(&c->cache, sql);
+        if (st) {
+            c->ncached--;
+            *out = st;
+            if (tail)
+                *tail = sql + strlen(sql);
+            return SQLITE_OK;
+        }
+    }
+    return sqlite3_prepare_v3(c->db, sql, len, SQLITE_PREPARE_PERSISTENT, out, tail);
+}
+
+void exe_finish(struct exe_conn *c, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    const char *sql = sqlite3_sql(st);
+    if (c->cache_cap && sql && !map_get(&c->cache, sql)) {
+        if (c->ncached >= c->cache_cap) {
+            /* evict an arbitrary entry */
+            size_t it = 0;
+            const char *k;
+            void *v;
+            if (map_next(&c->cache, &it, &k, &v)) {
+                char *kk = util_strdup(k);
+                if (kk) {
+                    sqlite3_finalize(map_del(&c->cache, kk));
+                    util_free(kk);
+                    c->ncached--;
+                }
+            }
+        }
+        if (c->ncached < c->cache_cap && map_put(&c->cache, sql, st, NULL) == 0) {
+            c->ncached++;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}

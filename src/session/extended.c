@@ -1,0 +1,566 @@
+/* session/extended.c: the extended query protocol (Parse, Bind, Describe,
+ * Execute with row limits and portal suspension, Close, Sync, Flush) on
+ * the worker thread. Prepared statements are session-level SQL text; the
+ * compiled sqlite3_stmt comes from the pooled connection's cache, so a
+ * statement one session prepared is reused by others. After an error,
+ * messages are skipped until Sync, as PostgreSQL does. */
+#include <stdio.h>
+#include <string.h>
+
+#include "session_int.h"
+
+static const char *aborted_msg = "current transaction is aborted, commands ignored until end of transaction block";
+
+void ses_prep_unref(struct ses_prep *p)
+{
+    if (!p || --p->refs > 0)
+        return;
+    sql_stmt_clear(&p->st);
+    util_free(p->param_oids);
+    util_free(p);
+}
+
+void ses_portal_free(struct session *s, struct ses_portal *p)
+{
+    if (!p)
+        return;
+    if (p->stmt && s->task.conn)
+        exe_finish(s->task.conn, p->stmt);
+    else if (p->stmt)
+        sqlite3_finalize(p->stmt);
+    ses_prep_unref(p->prep);
+    util_free(p->rformats);
+    util_free(p->col_oids);
+    util_free(p);
+}
+
+void ses_portals_clear(struct session *s)
+{
+    if (!s->portals)
+        return;
+    size_t it = 0;
+    void *v;
+    while (map_next(s->portals, &it, NULL, &v))
+        ses_portal_free(s, v);
+    map_free(s->portals);
+}
+
+static int ensure_maps(struct session *s)
+{
+    if (!s->prepared) {
+        s->prepared = util_calloc(1, sizeof *s->prepared);
+        if (!s->prepared)
+            return -1;
+        map_init(s->prepared);
+    }
+    if (!s->portals) {
+        s->portals = util_calloc(1, sizeof *s->portals);
+        if (!s->portals)
+            return -1;
+        map_init(s->portals);
+    }
+    return 0;
+}
+
+static int fail(struct session *s, const char *state, const char *msg)
+{
+    ses_send_error(s, state, msg, NULL, NULL);
+    s->skip_to_sync = 1;
+    return 0;
+}
+
+static int is_exit(const struct sql_stmt *st)
+{
+    return st->kind == SQL_K_COMMIT || st->kind == SQL_K_ROLLBACK || st->kind == SQL_K_ROLLBACK_TO;
+}
+
+static int do_parse(struct session *s, const char *p, size_t len)
+{
+    struct pgw_rd r;
+    char err[300], state[6];
+    pgw_rd_init(&r, p, len);
+    const char *name = pgw_rd_str(&r);
+    const char *query = pgw_rd_str(&r);
+    int16_t n = pgw_rd_i16(&r);
+    if (!pgw_rd_ok(&r) || n < 0)
+        return fail(s, "08P01", "malformed Parse message");
+    struct ses_prep *prep = util_calloc(1, sizeof *prep);
+    if (!prep)
+        return fail(s, "53200", "out of memory");
+    prep->refs = 1;
+    if (n > 0) {
+        prep->param_oids = util_calloc((size_t)n, sizeof *prep->param_oids);
+        if (!prep->param_oids) {
+            ses_prep_unref(prep);
+            return fail(s, "53200", "out of memory");
+        }
+    }
+    prep->nparams = n;
+    for (int i = 0; i < n; i++)
+        prep->param_oids[i] = (uint32_t)pgw_rd_i32(&r);
+    if (!pgw_rd_done(&r)) {
+        ses_prep_unref(prep);
+        return fail(s, "08P01", "malformed Parse message");
+    }
+    if (ensure_maps(s)) {
+        ses_prep_unref(prep);
+        return fail(s, "53200", "out of memory");
+    }
+    if (*name && map_get(s->prepared, name)) {
+        ses_prep_unref(prep);
+        snprintf(err, sizeof err, "prepared statement \"%s\" already exists", name);
+        return fail(s, "42P05", err);
+    }
+    size_t qlen = strlen(query);
+    if (!pgw_utf8_valid(query, qlen)) {
+        ses_prep_unref(prep);
+        return fail(s, "22021", "invalid byte sequence for encoding \"UTF8\"");
+    }
+    struct sql_span *spans = NULL;
+    size_t nspans = 0;
+    if (sql_split(query, qlen, &spans, &nspans, err, sizeof err)) {
+        ses_prep_unref(prep);
+        return fail(s, "42601", err);
+    }
+    if (nspans > 1) {
+        util_free(spans);
+        ses_prep_unref(prep);
+        return fail(s, "42601", "cannot insert multiple commands into a prepared statement");
+    }
+    if (nspans == 1) {
+        int rc = sql_translate(query + spans[0].off, spans[0].len, &prep->st, state, err, sizeof err);
+        util_free(spans);
+        if (rc) {
+            ses_prep_unref(prep);
+            return fail(s, state, err);
+        }
+        if (s->txn == 'E' && !is_exit(&prep->st)) {
+            ses_prep_unref(prep);
+            return fail(s, "25P02", aborted_msg);
+        }
+        if (prep->st.kind == SQL_K_QUERY) {
+            sqlite3_stmt *st = NULL;
+            const char *tail;
+            rc = exe_prepare(s->task.conn, prep->st.sql, -1, &st, &tail);
+            if (rc != SQLITE_OK) {
+                ses_send_sqlite_error(s, s->task.conn->db, rc);
+                s->skip_to_sync = 1;
+                ses_prep_unref(prep);
+                return 0;
+            }
+            exe_finish(s->task.conn, st);
+        }
+    } else {
+        util_free(spans);
+        prep->st.kind = SQL_K_QUERY;
+        prep->st.sql = NULL; /* empty query */
+    }
+    void *old = NULL;
+    if (map_put(s->prepared, name, prep, &old)) {
+        ses_prep_unref(prep);
+        return fail(s, "53200", "out of memory");
+    }
+    ses_prep_unref(old);
+    pgw_simple(&s->out, '1');
+    return 0;
+}
+
+/* Prepare sql for a portal or a Describe: 0 with *st set when it is a
+ * single SQLite statement, 1 with *st NULL when a shim expanded it into
+ * several (they run through the simple path), -1 on error (sent). */
+static int prepare_single(struct session *s, const char *sql, sqlite3_stmt **st)
+{
+    const char *tail = NULL;
+    *st = NULL;
+    int rc = exe_prepare(s->task.conn, sql, -1, st, &tail);
+    if (rc != SQLITE_OK) {
+        ses_send_sqlite_error(s, s->task.conn->db, rc);
+        s->skip_to_sync = 1;
+        return -1;
+    }
+    if (tail && strspn(tail, " \t\r\n;") != strlen(tail)) {
+        exe_finish(s->task.conn, *st);
+        *st = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static int do_bind(struct session *s, const char *p, size_t len)
+{
+    struct pgw_rd r;
+    char err[300], state[6];
+    pgw_rd_init(&r, p, len);
+    const char *pname = pgw_rd_str(&r);
+    const char *sname = pgw_rd_str(&r);
+    int16_t nf = pgw_rd_i16(&r);
+    if (!pgw_rd_ok(&r) || nf < 0)
+        return fail(s, "08P01", "malformed Bind message");
+    const char *fmts = pgw_rd_bytes(&r, (size_t)nf * 2);
+    int16_t np = pgw_rd_i16(&r);
+    if (!pgw_rd_ok(&r) || np < 0)
+        return fail(s, "08P01", "malformed Bind message");
+    if (nf > 1 && nf != np)
+        return fail(s, "08P01", "bind message has an invalid number of parameter formats");
+    if (ensure_maps(s))
+        return fail(s, "53200", "out of memory");
+    struct ses_prep *prep = map_get(s->prepared, sname);
+    if (!prep) {
+        snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", sname);
+        return fail(s, "26000", err);
+    }
+    if (s->txn == 'E' && !is_exit(&prep->st))
+        return fail(s, "25P02", aborted_msg);
+    if (*pname && map_get(s->portals, pname)) {
+        snprintf(err, sizeof err, "cursor \"%s\" already exists", pname);
+        return fail(s, "42P03", err);
+    }
+    struct ses_portal *po = util_calloc(1, sizeof *po);
+    if (!po)
+        return fail(s, "53200", "out of memory");
+    po->prep = prep;
+    prep->refs++;
+    int need = 0;
+    if (prep->st.kind == SQL_K_QUERY && prep->st.sql) {
+        int rc = prepare_single(s, prep->st.sql, &po->stmt);
+        if (rc < 0) {
+            ses_portal_free(s, po);
+            return 0;
+        }
+        need = po->stmt ? sqlite3_bind_parameter_count(po->stmt) : prep->st.max_param;
+    }
+    if (np != need && !(np > need && prep->st.kind != SQL_K_QUERY)) {
+        snprintf(err, sizeof err, "bind message supplies %d parameters, but prepared statement \"%s\" requires %d", np,
+                 sname, need);
+        ses_portal_free(s, po);
+        return fail(s, "08P01", err);
+    }
+    for (int i = 0; i < np; i++) {
+        int32_t vlen = pgw_rd_i32(&r);
+        const char *v = NULL;
+        if (vlen >= 0)
+            v = pgw_rd_bytes(&r, (size_t)vlen);
+        else if (vlen != -1)
+            r.err = 1;
+        if (!pgw_rd_ok(&r)) {
+            ses_portal_free(s, po);
+            return fail(s, "08P01", "malformed Bind message");
+        }
+        int fmt = nf == 0 ? 0 : nf == 1 ? (int16_t)util_get_u16(fmts) : (int16_t)util_get_u16(fmts + 2 * i);
+        uint32_t oid = i < prep->nparams ? prep->param_oids[i] : 0;
+        if (po->stmt && sql_bind_param(po->stmt, i + 1, oid, fmt, v, vlen, state, err, sizeof err)) {
+            ses_portal_free(s, po);
+            return fail(s, state, err);
+        }
+    }
+    int16_t nr = pgw_rd_i16(&r);
+    if (!pgw_rd_ok(&r) || nr < 0) {
+        ses_portal_free(s, po);
+        return fail(s, "08P01", "malformed Bind message");
+    }
+    if (nr > 0) {
+        po->rformats = util_calloc((size_t)nr, sizeof *po->rformats);
+        if (!po->rformats) {
+            ses_portal_free(s, po);
+            return fail(s, "53200", "out of memory");
+        }
+        for (int i = 0; i < nr; i++) {
+            po->rformats[i] = pgw_rd_i16(&r);
+            if (po->rformats[i] != 0 && po->rformats[i] != 1)
+                r.err = 1;
+        }
+        po->nrformats = nr;
+    }
+    if (!pgw_rd_done(&r)) {
+        ses_portal_free(s, po);
+        return fail(s, "08P01", "malformed Bind message");
+    }
+    void *old = NULL;
+    if (map_put(s->portals, pname, po, &old)) {
+        ses_portal_free(s, po);
+        return fail(s, "53200", "out of memory");
+    }
+    ses_portal_free(s, old);
+    pgw_simple(&s->out, '2');
+    return 0;
+}
+
+static void describe_show(struct session *s, const struct sql_stmt *st)
+{
+    struct pgw_field f = {st->name && strcmp(st->name, "all") ? st->name : "setting", 0, 0, SQL_OID_TEXT, -1, -1, 0};
+    pgw_row_description(&s->out, &f, 1);
+}
+
+static int do_describe(struct session *s, const char *p, size_t len)
+{
+    struct pgw_rd r;
+    char err[300];
+    pgw_rd_init(&r, p, len);
+    uint8_t what = pgw_rd_u8(&r);
+    const char *name = pgw_rd_str(&r);
+    if (!pgw_rd_done(&r) || (what != 'S' && what != 'P'))
+        return fail(s, "08P01", "malformed Describe message");
+    if (ensure_maps(s))
+        return fail(s, "53200", "out of memory");
+    if (what == 'S') {
+        struct ses_prep *prep = map_get(s->prepared, name);
+        if (!prep) {
+            snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", name);
+            return fail(s, "26000", err);
+        }
+        sqlite3_stmt *st = NULL;
+        if (prep->st.kind == SQL_K_QUERY && prep->st.sql && prepare_single(s, prep->st.sql, &st) < 0)
+            return 0;
+        int np = st ? sqlite3_bind_parameter_count(st) : prep->st.max_param;
+        if (np < prep->nparams)
+            np = prep->nparams;
+        size_t o = pgw_begin(&s->out, 't');
+        buf_put_u16(&s->out, (uint16_t)np);
+        for (int i = 0; i < np; i++)
+            buf_put_u32(&s->out, i < prep->nparams && prep->param_oids[i] ? prep->param_oids[i] : SQL_OID_TEXT);
+        pgw_end(&s->out, o);
+        if (prep->st.kind == SQL_K_SHOW) {
+            describe_show(s, &prep->st);
+        } else if (st && sqlite3_column_count(st) > 0) {
+            uint32_t *oids = NULL;
+            ses_describe_columns(s, st, NULL, 0, 0, &oids);
+            util_free(oids);
+        } else {
+            pgw_simple(&s->out, 'n');
+        }
+        if (st)
+            exe_finish(s->task.conn, st);
+        return 0;
+    }
+    struct ses_portal *po = map_get(s->portals, name);
+    if (!po) {
+        snprintf(err, sizeof err, "portal \"%s\" does not exist", name);
+        return fail(s, "34000", err);
+    }
+    if (po->prep->st.kind == SQL_K_SHOW) {
+        describe_show(s, &po->prep->st);
+        return 0;
+    }
+    if (!po->stmt || sqlite3_column_count(po->stmt) == 0) {
+        pgw_simple(&s->out, 'n');
+        return 0;
+    }
+    if (!po->col_oids) {
+        /* types of expression columns come from the first row: step it
+         * now for read-only statements (it is sent by Execute) */
+        int have_row = 0;
+        if (!po->started && sqlite3_stmt_readonly(po->stmt)) {
+            int n = sqlite3_column_count(po->stmt), missing = 0;
+            for (int i = 0; i < n; i++)
+                if (!sqlite3_column_decltype(po->stmt, i))
+                    missing = 1;
+            if (missing) {
+                int rc = sqlite3_step(po->stmt);
+                po->started = 1;
+                if (rc == SQLITE_ROW) {
+                    po->row_ready = 1;
+                    have_row = 1;
+                } else if (rc == SQLITE_DONE) {
+                    po->done = 1;
+                } else {
+                    ses_send_sqlite_error(s, s->task.conn->db, rc);
+                    s->skip_to_sync = 1;
+                    return 0;
+                }
+            }
+        }
+        ses_describe_columns(s, po->stmt, po->rformats, po->nrformats, have_row, &po->col_oids);
+    } else {
+        uint32_t *oids = NULL;
+        ses_describe_columns(s, po->stmt, po->rformats, po->nrformats, 0, &oids);
+        util_free(oids);
+    }
+    return 0;
+}
+
+/* Returns 0 or 1 (wait for write token). */
+static int do_execute(struct session *s, const char *p, size_t len)
+{
+    struct pgw_rd r;
+    char err[300];
+    pgw_rd_init(&r, p, len);
+    const char *name = pgw_rd_str(&r);
+    int32_t maxrows = pgw_rd_i32(&r);
+    if (!pgw_rd_done(&r))
+        return fail(s, "08P01", "malformed Execute message");
+    struct ses_portal *po = s->portals ? map_get(s->portals, name) : NULL;
+    if (!po) {
+        snprintf(err, sizeof err, "portal \"%s\" does not exist", name);
+        return fail(s, "34000", err);
+    }
+    struct sql_stmt *st = &po->prep->st;
+    if (s->txn == 'E' && !is_exit(st))
+        return fail(s, "25P02", aborted_msg);
+    if (st->kind != SQL_K_QUERY) {
+        if (st->kind == SQL_K_SHOW) {
+            /* rows without a RowDescription */
+            size_t mark = s->out.len;
+            if (ses_show_var(s, st->name) == 0) {
+                /* drop the RowDescription ses_show_var wrote */
+                uint32_t tlen = util_get_u32(s->out.data + mark + 1);
+                memmove(s->out.data + mark, s->out.data + mark + 1 + tlen, s->out.len - mark - 1 - tlen);
+                s->out.len -= 1 + tlen;
+            } else {
+                s->skip_to_sync = 1;
+            }
+            return 0;
+        }
+        int rc = ses_exec_utility(s, st, 1);
+        if (rc == 1)
+            return 1;
+        if (rc < 0)
+            s->skip_to_sync = 1;
+        ses_after_statement(s);
+        return 0;
+    }
+    if (!st->sql) {
+        pgw_empty_query(&s->out);
+        return 0;
+    }
+    if (!po->stmt) {
+        /* a shim that expanded to several statements: run them all */
+        int rc = ses_exec_simple_stmt(s, st);
+        if (rc == 1)
+            return 1;
+        if (rc < 0)
+            s->skip_to_sync = 1;
+        ses_after_statement(s);
+        return 0;
+    }
+    if (po->done && !po->row_ready) {
+        char tag[64];
+        pgw_command_complete(&s->out, ses_tag(st, s->task.conn->db, 0, tag, sizeof tag));
+        return 0;
+    }
+    if (!po->started) {
+        int w = ses_needs_write(s, po->stmt, NULL);
+        if (w > 0)
+            return 1;
+        if (w < 0) {
+            s->skip_to_sync = 1;
+            return 0;
+        }
+        po->wrote = !sqlite3_stmt_readonly(po->stmt);
+    }
+    uint64_t ms = ses_var_ms(s, "statement_timeout");
+    s->deadline_ns = ms ? util_now_ns() + ms * 1000000ULL : 0;
+    s->task.conn->fn.deadline_ns = s->deadline_ns;
+    s->task.conn->fn.interrupt_reason = 0;
+    int ncols = sqlite3_column_count(po->stmt);
+    int64_t rows = 0;
+    int rc;
+    if (ncols > 0) {
+        if (!po->col_oids) {
+            /* no Describe: text unless binary requested; types from decltype/value */
+            if (!po->started) {
+                rc = sqlite3_step(po->stmt);
+                po->started = 1;
+                if (rc == SQLITE_ROW)
+                    po->row_ready = 1;
+                else if (rc != SQLITE_DONE) {
+                    ses_send_sqlite_error(s, s->task.conn->db, rc);
+                    s->skip_to_sync = 1;
+                    po->done = 1;
+                    return 0;
+                }
+            }
+            struct buf save = s->out;
+            buf_init(&s->out);
+            ses_describe_columns(s, po->stmt, po->rformats, po->nrformats, po->row_ready, &po->col_oids);
+            buf_free(&s->out);
+            s->out = save;
+            if (!po->col_oids)
+                return fail(s, "53200", "out of memory");
+        }
+        po->started = 1;
+        int pending = po->row_ready;
+        po->row_ready = 0;
+        rc = ses_send_rows(s, po->stmt, po->col_oids, po->rformats, po->nrformats, maxrows > 0 ? maxrows : 0, &rows,
+                           &pending);
+        po->row_ready = pending;
+    } else {
+        po->started = 1;
+        rc = sqlite3_step(po->stmt);
+        while (rc == SQLITE_ROW)
+            rc = sqlite3_step(po->stmt);
+        if (rc != SQLITE_DONE)
+            ses_send_sqlite_error(s, s->task.conn->db, rc);
+    }
+    po->rows += rows;
+    if (rc == SQLITE_ROW) {
+        pgw_simple(&s->out, 's'); /* PortalSuspended */
+        return 0;
+    }
+    po->done = 1;
+    if (rc != SQLITE_DONE) {
+        s->skip_to_sync = 1;
+        sqlite3_reset(po->stmt);
+        ses_after_statement(s);
+        return 0;
+    }
+    char tag[64];
+    pgw_command_complete(&s->out, ses_tag(st, s->task.conn->db, rows, tag, sizeof tag));
+    /* end the statement now so an autocommit write commits */
+    sqlite3_reset(po->stmt);
+    ses_after_statement(s);
+    return 0;
+}
+
+static int do_close(struct session *s, const char *p, size_t len)
+{
+    struct pgw_rd r;
+    pgw_rd_init(&r, p, len);
+    uint8_t what = pgw_rd_u8(&r);
+    const char *name = pgw_rd_str(&r);
+    if (!pgw_rd_done(&r) || (what != 'S' && what != 'P'))
+        return fail(s, "08P01", "malformed Close message");
+    if (what == 'S' && s->prepared)
+        ses_prep_unref(map_del(s->prepared, name));
+    else if (what == 'P' && s->portals)
+        ses_portal_free(s, map_del(s->portals, name));
+    pgw_simple(&s->out, '3');
+    return 0;
+}
+
+int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
+{
+    if (type == 'S') {
+        s->skip_to_sync = 0;
+        if (s->copy_in)
+            ses_copy_fail(s, "Sync received during COPY");
+        if (s->txn == 'I') {
+            ses_portals_clear(s);
+            exe_write_release(s->srv->pool, &s->task);
+        }
+        pgw_ready(&s->out, s->txn);
+        return 0;
+    }
+    if (type == 'H') {
+        if (s->out.len && !s->closing) {
+            size_t n;
+            char *d = buf_steal(&s->out, &n);
+            net_post(s, d, n, 0);
+        }
+        return 0;
+    }
+    if (s->skip_to_sync)
+        return 0;
+    switch (type) {
+    case 'P':
+        return do_parse(s, p, len);
+    case 'B':
+        return do_bind(s, p, len);
+    case 'D':
+        return do_describe(s, p, len);
+    case 'E':
+        return do_execute(s, p, len);
+    case 'C':
+        return do_close(s, p, len);
+    }
+    return 0;
+}

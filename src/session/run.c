@@ -1,0 +1,743 @@
+/* session/run.c: the worker-thread half of a session. ses_run executes a
+ * job (a batch of complete messages) on a pooled connection: the simple
+ * query protocol, transaction control, result rows, errors. A job that
+ * needs the write token while another session holds it returns
+ * EXE_WAIT_WRITE and resumes at the same message and statement. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "session_int.h"
+
+#define FLUSH_BYTES (256u * 1024)
+
+static struct session *of_task(struct exe_task *t)
+{
+    return (struct session *)((char *)t - offsetof(struct session, task));
+}
+
+static sqlite3 *db_of(struct session *s)
+{
+    return s->task.conn->db;
+}
+
+void ses_maybe_flush(struct session *s)
+{
+    if (s->out.len < FLUSH_BYTES)
+        return;
+    if (s->closing) {
+        buf_reset(&s->out);
+        return;
+    }
+    size_t len;
+    char *d = buf_steal(&s->out, &len);
+    net_post(s, d, len, 0);
+}
+
+void ses_send_error(struct session *s, const char *sqlstate, const char *msg, const char *detail, const char *hint)
+{
+    pgw_error(&s->out, 'E', "ERROR", sqlstate, msg, detail, hint);
+    if (s->txn == 'T')
+        s->txn = 'E';
+}
+
+static void send_notice(struct session *s, const char *severity, const char *sqlstate, const char *msg)
+{
+    pgw_error(&s->out, 'N', severity, sqlstate, msg, NULL, NULL);
+}
+
+void ses_send_sqlite_error(struct session *s, sqlite3 *db, int rc)
+{
+    int code = sqlite3_extended_errcode(db);
+    const char *msg = sqlite3_errmsg(db);
+    if ((rc & 0xff) == SQLITE_INTERRUPT || (code & 0xff) == SQLITE_INTERRUPT) {
+        int why = s->task.conn ? s->task.conn->fn.interrupt_reason : SQL_INTR_CANCEL;
+        ses_send_error(s, "57014",
+                       why == SQL_INTR_TIMEOUT ? "canceling statement due to statement timeout"
+                                               : "canceling statement due to user request",
+                       NULL, NULL);
+        return;
+    }
+    if ((rc & 0xff) == SQLITE_AUTH || (code & 0xff) == SQLITE_AUTH) {
+        ses_send_error(s, "42501", "permission denied: internal catalog tables, ATTACH and this PRAGMA are reserved",
+                       msg, NULL);
+        return;
+    }
+    if (code == SQLITE_OK)
+        code = rc;
+    ses_send_error(s, sql_sqlstate(code, msg), msg, NULL, NULL);
+}
+
+/* ---- transactions ---- */
+
+static int run_sql(struct session *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = exe_prepare(s->task.conn, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+            rc = SQLITE_OK;
+        else
+            rc = sqlite3_errcode(db_of(s));
+        exe_finish(s->task.conn, st);
+    }
+    return rc;
+}
+
+int ses_txn_begin(struct session *s, int read_only)
+{
+    int rc = run_sql(s, "BEGIN");
+    if (rc != SQLITE_OK) {
+        ses_send_sqlite_error(s, db_of(s), rc);
+        return -1;
+    }
+    s->txn = 'T';
+    const char *d = ses_get_var(s, "default_transaction_read_only");
+    s->txn_read_only = read_only == 1 || (read_only == -1 && d && strcmp(d, "on") == 0);
+    return 0;
+}
+
+/* End the transaction block: commit (0 ok, -1 error reported: the
+ * transaction is then rolled back) or roll back. */
+int ses_txn_end(struct session *s, int commit)
+{
+    sqlite3 *db = db_of(s);
+    int rc = SQLITE_OK, ret = 0;
+    if (!sqlite3_get_autocommit(db)) {
+        if (commit) {
+            ses_portals_clear(s);
+            rc = run_sql(s, "COMMIT");
+            if (rc != SQLITE_OK) {
+                s->txn = 'I';
+                ses_send_sqlite_error(s, db, rc);
+                ret = -1;
+                if (!sqlite3_get_autocommit(db))
+                    run_sql(s, "ROLLBACK");
+            }
+        } else {
+            ses_portals_clear(s);
+            run_sql(s, "ROLLBACK");
+        }
+    }
+    ses_portals_clear(s);
+    s->txn = 'I';
+    s->implicit_txn = 0;
+    ses_vars_end_txn(s);
+    exe_write_release(s->srv->pool, &s->task);
+    return ret;
+}
+
+/* Called after each statement outside a transaction block. */
+void ses_after_statement(struct session *s)
+{
+    if (s->txn == 'I' && !s->implicit_txn)
+        exe_write_release(s->srv->pool, &s->task);
+}
+
+/* Does st need the write token? Returns 0 to go on, 1 to wait, -1 error. */
+int ses_needs_write(struct session *s, sqlite3_stmt *st, int *unused)
+{
+    if (sqlite3_stmt_readonly(st))
+        return 0;
+    if (s->task.flags & EXE_F_WAIT_ABORTED) {
+        s->task.flags &= ~EXE_F_WAIT_ABORTED;
+        int timeout = !s->cancel && s->deadline_ns && util_now_ns() >= s->deadline_ns;
+        ses_send_error(s, "57014",
+                       timeout ? "canceling statement due to statement timeout"
+                               : "canceling statement due to user request",
+                       NULL, NULL);
+        return -1;
+    }
+    if (s->txn_read_only) {
+        ses_send_error(s, "25006", "cannot execute this statement in a read-only transaction", NULL, NULL);
+        return -1;
+    }
+    if (!exe_write_try(s->srv->pool, &s->task))
+        return 1;
+    return 0;
+}
+
+int ses_should_abort(struct exe_task *t, uint64_t now)
+{
+    struct session *s = of_task(t);
+    return s->cancel || s->closing || (s->deadline_ns && now >= s->deadline_ns);
+}
+
+static void start_deadline(struct session *s)
+{
+    uint64_t ms = ses_var_ms(s, "statement_timeout");
+    s->deadline_ns = ms ? util_now_ns() + ms * 1000000ULL : 0;
+    s->task.conn->fn.deadline_ns = s->deadline_ns;
+    s->task.conn->fn.interrupt_reason = 0;
+}
+
+/* ---- results ---- */
+
+void ses_describe_columns(struct session *s, sqlite3_stmt *st, const int16_t *formats, int nformats, int have_row,
+                          uint32_t **oids_out)
+{
+    int n = sqlite3_column_count(st);
+    struct pgw_field fstack[32];
+    char names[32][64];
+    struct pgw_field *f = n <= 32 ? fstack : util_calloc((size_t)n, sizeof *f);
+    char(*nb)[64] = n <= 32 ? names : util_calloc((size_t)n, 64);
+    uint32_t *oids = util_calloc((size_t)(n ? n : 1), sizeof *oids);
+    if (!f || !nb || !oids) {
+        if (f != fstack)
+            util_free(f);
+        if (nb != names)
+            util_free(nb);
+        util_free(oids);
+        *oids_out = NULL;
+        s->out.oom = 1;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *decl = sqlite3_column_decltype(st, i);
+        const char *name = sqlite3_column_name(st, i);
+        uint32_t oid = decl ? sql_decltype_oid(decl) : 0;
+        if (!decl) {
+            uint32_t fo = 0;
+            name = sql_column_pgname(name, nb[i], sizeof nb[i], &fo);
+            oid = fo;
+        }
+        if (!oid)
+            oid = have_row ? sql_value_oid(sqlite3_column_type(st, i)) : SQL_OID_TEXT;
+        oids[i] = oid;
+        f[i].name = name ? name : "?column?";
+        f[i].table_oid = 0;
+        f[i].attnum = 0;
+        f[i].type_oid = oid;
+        f[i].typlen = sql_oid_typlen(oid);
+        f[i].typmod = -1;
+        f[i].format = nformats == 0 ? 0 : nformats == 1 ? formats[0] : i < nformats ? formats[i] : 0;
+    }
+    pgw_row_description(&s->out, f, n);
+    if (f != fstack)
+        util_free(f);
+    if (nb != names)
+        util_free(nb);
+    *oids_out = oids;
+}
+
+/* Append a DataRow for the current row. Returns 0 or -1 (error sent). */
+static int put_row(struct session *s, sqlite3_stmt *st, const uint32_t *oids, const int16_t *formats, int nformats)
+{
+    int n = sqlite3_column_count(st);
+    size_t start = s->out.len;
+    size_t o = pgw_begin(&s->out, 'D');
+    buf_put_u16(&s->out, (uint16_t)n);
+    for (int i = 0; i < n; i++) {
+        int fmt = nformats == 0 ? 0 : nformats == 1 ? formats[0] : i < nformats ? formats[i] : 0;
+        char state[6], err[200];
+        if (sql_put_field(&s->out, st, i, oids[i], fmt, state, err, sizeof err)) {
+            s->out.len = start;
+            ses_send_error(s, state, err, NULL, NULL);
+            return -1;
+        }
+    }
+    pgw_end(&s->out, o);
+    return 0;
+}
+
+/* Step st and send rows until done or max rows (0 = all). The first row
+ * may already be stepped (pending). Returns SQLITE_DONE, SQLITE_ROW (max
+ * reached, more may follow) or an error code (error already sent). */
+int ses_send_rows(struct session *s, sqlite3_stmt *st, const uint32_t *oids, const int16_t *formats, int nformats,
+                  int64_t max, int64_t *count, int *pending)
+{
+    int rc;
+    for (;;) {
+        if (max && *count >= max)
+            return SQLITE_ROW;
+        if (*pending) {
+            *pending = 0;
+            rc = SQLITE_ROW;
+        } else {
+            rc = sqlite3_step(st);
+        }
+        if (rc == SQLITE_DONE)
+            return rc;
+        if (rc != SQLITE_ROW) {
+            ses_send_sqlite_error(s, db_of(s), rc);
+            return rc;
+        }
+        if (put_row(s, st, oids, formats, nformats))
+            return SQLITE_ERROR;
+        (*count)++;
+        ses_maybe_flush(s);
+    }
+}
+
+const char *ses_tag(struct sql_stmt *st, sqlite3 *db, int64_t rows, char *buf, size_t cap)
+{
+    if (strcmp(st->tag, "SELECT") == 0)
+        snprintf(buf, cap, "SELECT %lld", (long long)rows);
+    else if (strcmp(st->tag, "INSERT") == 0)
+        snprintf(buf, cap, "INSERT 0 %lld", (long long)sqlite3_changes64(db));
+    else if (strcmp(st->tag, "UPDATE") == 0 || strcmp(st->tag, "DELETE") == 0 || strcmp(st->tag, "MERGE") == 0)
+        snprintf(buf, cap, "%s %lld", st->tag, (long long)sqlite3_changes64(db));
+    else
+        util_strlcpy(buf, st->tag, cap);
+    return buf;
+}
+
+/* Execute the SQLite text of a translated statement in the simple
+ * protocol: every piece runs, the last piece's rows are sent. */
+int ses_exec_simple_stmt(struct session *s, struct sql_stmt *st)
+{
+    sqlite3 *db = db_of(s);
+    const char *sql = st->sql ? st->sql : "";
+    const char *end = sql + strlen(sql);
+    int64_t rows = 0;
+    start_deadline(s);
+    while (sql < end) {
+        sqlite3_stmt *stmt = NULL;
+        const char *tail = NULL;
+        int rc = exe_prepare(s->task.conn, sql, (int)(end - sql), &stmt, &tail);
+        if (rc != SQLITE_OK) {
+            ses_send_sqlite_error(s, db, rc);
+            return -1;
+        }
+        if (!stmt) {
+            sql = tail;
+            continue;
+        }
+        int w = ses_needs_write(s, stmt, NULL);
+        if (w) {
+            exe_finish(s->task.conn, stmt);
+            return w > 0 ? 1 : -1;
+        }
+        int ncols = sqlite3_column_count(stmt);
+        uint32_t *oids = NULL;
+        int pending = 0;
+        rows = 0;
+        if (ncols > 0) {
+            rc = sqlite3_step(stmt);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+                ses_send_sqlite_error(s, db, rc);
+                exe_finish(s->task.conn, stmt);
+                return -1;
+            }
+            pending = rc == SQLITE_ROW;
+            ses_describe_columns(s, stmt, NULL, 0, pending, &oids);
+            if (!oids) {
+                exe_finish(s->task.conn, stmt);
+                ses_send_error(s, "53200", "out of memory", NULL, NULL);
+                return -1;
+            }
+            if (pending)
+                rc = ses_send_rows(s, stmt, oids, NULL, 0, 0, &rows, &pending);
+        } else {
+            rc = sqlite3_step(stmt);
+            while (rc == SQLITE_ROW)
+                rc = sqlite3_step(stmt);
+            if (rc != SQLITE_DONE)
+                ses_send_sqlite_error(s, db, rc);
+        }
+        util_free(oids);
+        exe_finish(s->task.conn, stmt);
+        if (rc != SQLITE_DONE)
+            return -1;
+        sql = tail;
+    }
+    char tag[64];
+    pgw_command_complete(&s->out, ses_tag(st, db, rows, tag, sizeof tag));
+    return 0;
+}
+
+/* Statements that are not plain SQL: transaction control, SET/SHOW,
+ * COPY, no-ops. Returns 0 ok, 1 wait for the write token, -1 error. */
+int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
+{
+    char err[300], state[6];
+    switch (st->kind) {
+    case SQL_K_BEGIN:
+        if (s->txn != 'I' && !s->implicit_txn) {
+            send_notice(s, "WARNING", "25001", "there is already a transaction in progress");
+        } else if (s->implicit_txn) {
+            s->implicit_txn = 0; /* the implicit block becomes explicit */
+            s->txn_read_only = st->read_only == 1;
+        } else if (ses_txn_begin(s, st->read_only)) {
+            return -1;
+        }
+        pgw_command_complete(&s->out, "BEGIN");
+        return 0;
+    case SQL_K_COMMIT:
+        if (s->txn == 'I') {
+            send_notice(s, "WARNING", "25P01", "there is no transaction in progress");
+            pgw_command_complete(&s->out, "COMMIT");
+            return 0;
+        }
+        if (s->txn == 'E') {
+            ses_txn_end(s, 0);
+            pgw_command_complete(&s->out, "ROLLBACK");
+            return 0;
+        }
+        if (ses_txn_end(s, 1))
+            return -1;
+        pgw_command_complete(&s->out, "COMMIT");
+        return 0;
+    case SQL_K_ROLLBACK:
+        if (s->txn == 'I')
+            send_notice(s, "WARNING", "25P01", "there is no transaction in progress");
+        else
+            ses_txn_end(s, 0);
+        pgw_command_complete(&s->out, "ROLLBACK");
+        return 0;
+    case SQL_K_SAVEPOINT:
+    case SQL_K_RELEASE:
+    case SQL_K_ROLLBACK_TO: {
+        if (s->txn == 'I') {
+            snprintf(err, sizeof err, "%s can only be used in transaction blocks",
+                     st->kind == SQL_K_SAVEPOINT ? "SAVEPOINT"
+                     : st->kind == SQL_K_RELEASE ? "RELEASE SAVEPOINT"
+                                                 : "ROLLBACK TO SAVEPOINT");
+            ses_send_error(s, "25P01", err, NULL, NULL);
+            return -1;
+        }
+        if (s->txn == 'E' && st->kind != SQL_K_ROLLBACK_TO) {
+            ses_send_error(s, "25P02", "current transaction is aborted, commands ignored until end of transaction block",
+                           NULL, NULL);
+            return -1;
+        }
+        int rc = run_sql(s, st->sql);
+        if (rc != SQLITE_OK) {
+            if (sqlite3_errcode(db_of(s)) == SQLITE_ERROR && strstr(sqlite3_errmsg(db_of(s)), "no such savepoint")) {
+                snprintf(err, sizeof err, "savepoint \"%s\" does not exist", st->name ? st->name : "");
+                ses_send_error(s, "3B001", err, NULL, NULL);
+            } else {
+                ses_send_sqlite_error(s, db_of(s), rc);
+            }
+            return -1;
+        }
+        if (st->kind == SQL_K_ROLLBACK_TO)
+            s->txn = 'T';
+        pgw_command_complete(&s->out, st->tag);
+        return 0;
+    }
+    case SQL_K_SET:
+        if (ses_set_var(s, st->name, st->set_value, st->set_local, state, err, sizeof err)) {
+            ses_send_error(s, state, err, NULL, NULL);
+            return -1;
+        }
+        pgw_command_complete(&s->out, "SET");
+        return 0;
+    case SQL_K_RESET:
+        if (strcasecmp(st->name, "all") == 0) {
+            ses_vars_free(s);
+            ses_params_status(s, &s->out);
+        } else if (ses_set_var(s, st->name, NULL, 0, state, err, sizeof err)) {
+            ses_send_error(s, state, err, NULL, NULL);
+            return -1;
+        }
+        pgw_command_complete(&s->out, "RESET");
+        return 0;
+    case SQL_K_SHOW:
+        return ses_show_var(s, st->name);
+    case SQL_K_COPY_FROM:
+        return ses_copy_from_start(s, st, extended);
+    case SQL_K_COPY_TO:
+        return ses_copy_to(s, st);
+    case SQL_K_DEALLOCATE:
+        if (s->prepared) {
+            if (st->name && strcasecmp(st->name, "all") == 0) {
+                size_t it = 0;
+                void *v;
+                while (map_next(s->prepared, &it, NULL, &v))
+                    ses_prep_unref(v);
+                map_free(s->prepared);
+                map_init(s->prepared);
+            } else if (st->name) {
+                struct ses_prep *p = map_del(s->prepared, st->name);
+                if (!p) {
+                    snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", st->name);
+                    ses_send_error(s, "26000", err, NULL, NULL);
+                    return -1;
+                }
+                ses_prep_unref(p);
+            }
+        }
+        pgw_command_complete(&s->out, st->tag);
+        return 0;
+    case SQL_K_DISCARD:
+        if (s->txn != 'I') {
+            ses_send_error(s, "25001", "DISCARD ALL cannot run inside a transaction block", NULL, NULL);
+            return -1;
+        }
+        ses_vars_free(s);
+        ses_portals_clear(s);
+        if (s->prepared) {
+            size_t it = 0;
+            void *v;
+            while (map_next(s->prepared, &it, NULL, &v))
+                ses_prep_unref(v);
+            map_free(s->prepared);
+            map_init(s->prepared);
+        }
+        pgw_command_complete(&s->out, "DISCARD ALL");
+        return 0;
+    case SQL_K_NOOP:
+        pgw_command_complete(&s->out, st->tag);
+        return 0;
+    case SQL_K_QUERY:
+        break;
+    }
+    return ses_exec_simple_stmt(s, st);
+}
+
+/* ---- simple query protocol ---- */
+
+static void query_free(struct session *s)
+{
+    if (!s->query)
+        return;
+    util_free(s->query->text);
+    util_free(s->query->spans);
+    util_free(s->query);
+    s->query = NULL;
+}
+
+static int is_txn_exit(const struct sql_stmt *st)
+{
+    return st->kind == SQL_K_COMMIT || st->kind == SQL_K_ROLLBACK || st->kind == SQL_K_ROLLBACK_TO;
+}
+
+/* Returns 0 done (ReadyForQuery sent unless in COPY), 1 wait. */
+static int simple_query(struct session *s, const char *payload, size_t len)
+{
+    char err[300], state[6];
+    if (!s->query) {
+        if (len == 0 || payload[len - 1] != 0) {
+            ses_send_error(s, "08P01", "invalid Query message: missing terminator", NULL, NULL);
+            goto ready;
+        }
+        size_t qlen = len - 1;
+        if (strlen(payload) != qlen) {
+            ses_send_error(s, "08P01", "invalid Query message: embedded NUL", NULL, NULL);
+            goto ready;
+        }
+        if (!pgw_utf8_valid(payload, qlen)) {
+            ses_send_error(s, "22021", "invalid byte sequence for encoding \"UTF8\"", NULL, NULL);
+            goto ready;
+        }
+        struct ses_query *q = util_calloc(1, sizeof *q);
+        if (!q || !(q->text = util_strndup(payload, qlen))) {
+            util_free(q);
+            ses_send_error(s, "53200", "out of memory", NULL, NULL);
+            goto ready;
+        }
+        s->query = q;
+        if (sql_split(q->text, qlen, &q->spans, &q->n, err, sizeof err)) {
+            ses_send_error(s, "42601", err, NULL, NULL);
+            query_free(s);
+            goto ready;
+        }
+        if (q->n == 0) {
+            pgw_empty_query(&s->out);
+            query_free(s);
+            goto ready;
+        }
+    }
+    struct ses_query *q = s->query;
+    while (q->next < q->n) {
+        struct sql_stmt st;
+        memset(&st, 0, sizeof st);
+        if (sql_translate(q->text + q->spans[q->next].off, q->spans[q->next].len, &st, state, err, sizeof err)) {
+            ses_send_error(s, state, err, NULL, NULL);
+            sql_stmt_clear(&st);
+            goto failed;
+        }
+        if (s->txn == 'E' && !is_txn_exit(&st)) {
+            ses_send_error(s, "25P02", "current transaction is aborted, commands ignored until end of transaction block",
+                           NULL, NULL);
+            sql_stmt_clear(&st);
+            goto failed;
+        }
+        if (q->n > 1 && s->txn == 'I' && !s->implicit_txn && st.kind != SQL_K_BEGIN) {
+            if (ses_txn_begin(s, -1)) {
+                sql_stmt_clear(&st);
+                goto failed;
+            }
+            s->implicit_txn = 1;
+        }
+        int rc = ses_exec_utility(s, &st, 0);
+        sql_stmt_clear(&st);
+        if (rc == 1)
+            return 1; /* resume this statement when the write token is ours */
+        if (rc < 0)
+            goto failed;
+        q->next++;
+        ses_after_statement(s);
+        if (s->copy_in) {
+            /* the rest of the string runs after the COPY ends */
+            return 0;
+        }
+        ses_maybe_flush(s);
+    }
+    if (s->implicit_txn)
+        ses_txn_end(s, 1);
+    query_free(s);
+    goto ready;
+failed:
+    if (s->implicit_txn)
+        ses_txn_end(s, 0);
+    query_free(s);
+    ses_after_statement(s);
+ready:
+    pgw_ready(&s->out, s->txn == 'X' ? 'I' : s->txn);
+    return 0;
+}
+
+/* After a COPY that was part of a simple query failed: drop the rest of
+ * the query string and answer ReadyForQuery. */
+void ses_query_continue_abort(struct session *s)
+{
+    if (s->implicit_txn)
+        ses_txn_end(s, 0);
+    query_free(s);
+    pgw_ready(&s->out, s->txn);
+}
+
+/* After a COPY that was part of a simple query ends: run the rest. */
+void ses_query_continue(struct session *s)
+{
+    if (s->query)
+        simple_query(s, NULL, 0);
+    else
+        pgw_ready(&s->out, s->txn);
+}
+
+/* ---- the job ---- */
+
+static void cleanup_job(struct session *s)
+{
+    if (s->task.conn) {
+        ses_copy_free(s);
+        ses_portals_clear(s);
+        if (!sqlite3_get_autocommit(db_of(s)))
+            run_sql(s, "ROLLBACK");
+        exe_write_release(s->srv->pool, &s->task);
+        exe_release_conn(s->srv->pool, &s->task);
+    }
+    exe_write_release(s->srv->pool, &s->task);
+}
+
+static void finish_job(struct session *s)
+{
+    int keep = s->txn != 'I' || s->implicit_txn || s->copy_in || (s->portals && s->portals->count) ||
+               s->task.holds_write;
+    if (s->task.conn && !keep) {
+        ses_portals_clear(s);
+        exe_release_conn(s->srv->pool, &s->task);
+    }
+    char *d = NULL;
+    size_t len = 0;
+    if (!s->closing && buf_ok(&s->out))
+        d = buf_steal(&s->out, &len);
+    else
+        buf_free(&s->out);
+    net_post(s, d, len, 1);
+}
+
+enum exe_rc ses_run(struct exe_task *t)
+{
+    struct session *s = of_task(t);
+    if (s->cleanup) {
+        cleanup_job(s);
+        net_post(s, NULL, 0, 1);
+        return EXE_DONE;
+    }
+    if (t->flags & EXE_F_ADMISSION_TIMEOUT) {
+        t->flags &= ~EXE_F_ADMISSION_TIMEOUT;
+        char msg[200];
+        snprintf(msg, sizeof msg, "no pooled connection became free within admission_timeout (%lld ms)",
+                 (long long)s->srv->cfg->admission_timeout_ms);
+        ses_send_error(s, "53000", msg, NULL, "Raise pool_size or admission_timeout, or shorten transactions.");
+        /* answer the batch: a ReadyForQuery for a Query or a Sync */
+        while (s->jpos < s->jin.len) {
+            char type;
+            const char *p;
+            size_t plen, total;
+            if (pgw_frame(s->jin.data + s->jpos, s->jin.len - s->jpos, PGW_MAX_MESSAGE, &type, &p, &plen, &total) <= 0)
+                break;
+            s->jpos += total;
+            if (type == 'Q' || type == 'S') {
+                pgw_ready(&s->out, s->txn);
+                break;
+            }
+        }
+        s->skip_to_sync = 0;
+        finish_job(s);
+        return EXE_DONE;
+    }
+    struct exe_conn *c = t->conn;
+    c->fn.session = s;
+    c->fn.user = s->user;
+    c->fn.database = "orbit";
+    c->fn.pid = s->pid;
+    c->fn.superuser = s->superuser;
+    c->fn.setting = ses_var_cb;
+    c->fn.cancel = &s->cancel;
+    c->fn.internal = 0;
+    while (s->jpos < s->jin.len && !s->terminate) {
+        char type;
+        const char *p;
+        size_t plen, total;
+        if (pgw_frame(s->jin.data + s->jpos, s->jin.len - s->jpos, PGW_MAX_MESSAGE, &type, &p, &plen, &total) <= 0)
+            break; /* the loop only hands over complete messages */
+        int rc = 0;
+        if (s->copy_in && type != 'd' && type != 'c' && type != 'f' && type != 'H' && type != 'S' && type != 'X') {
+            ses_copy_fail(s, "unexpected message type during COPY from stdin");
+        }
+        switch (type) {
+        case 'Q':
+            if (s->skip_to_sync)
+                break;
+            rc = simple_query(s, p, plen);
+            break;
+        case 'd':
+            if (s->copy_in)
+                ses_copy_data(s, p, plen);
+            break;
+        case 'c':
+            if (s->copy_in)
+                ses_copy_done(s);
+            break;
+        case 'f':
+            if (s->copy_in)
+                ses_copy_fail(s, plen ? p : "");
+            break;
+        case 'X':
+            s->terminate = 1;
+            break;
+        case 'P':
+        case 'B':
+        case 'D':
+        case 'E':
+        case 'C':
+        case 'S':
+        case 'H':
+            rc = ses_handle_extended(s, type, p, plen);
+            break;
+        default: {
+            char msg[80];
+            snprintf(msg, sizeof msg, "invalid frontend message type %d", (unsigned char)type);
+            pgw_error(&s->out, 'E', "FATAL", "08P01", msg, NULL, NULL);
+            s->terminate = 1;
+            break;
+        }
+        }
+        if (rc == 1)
+            return EXE_WAIT_WRITE;
+        s->jpos += total;
+        ses_maybe_flush(s);
+    }
+    if (s->terminate && s->task.conn) {
+        cleanup_job(s);
+    }
+    finish_job(s);
+    return EXE_DONE;
+}

@@ -1,0 +1,570 @@
+/* session/startup.c: the loop-thread half of a session: startup packet,
+ * SSL/GSS refusal, cancel requests, SCRAM authentication, batching
+ * complete messages into jobs for the executor, and closing.
+ *
+ * States: STARTUP --startup packet--> SASL_INIT --client-first--> SASL_CONT
+ *   --client-final ok--> READY; any --error/EOF/Terminate--> CLOSING.
+ * In READY the session is either idle (busy = 0: the loop owns all of it)
+ * or has a job queued/running (busy = 1: the worker owns the protocol
+ * state; the loop only buffers input and writes output). */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "session_int.h"
+
+#define AUTH_TIMEOUT_NS (60ULL * 1000000000ULL)
+#define JOB_BATCH_BYTES (64u * 1024)
+#define READ_PAUSE_BYTES (1u << 20)
+
+static void registry_add(struct session *s)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%u", s->pid);
+    pthread_mutex_lock(&s->srv->reg_mu);
+    if (map_put(&s->srv->registry, key, s, NULL) == 0)
+        s->registered = 1;
+    pthread_mutex_unlock(&s->srv->reg_mu);
+}
+
+static void registry_del(struct session *s)
+{
+    if (!s->registered)
+        return;
+    char key[16];
+    snprintf(key, sizeof key, "%u", s->pid);
+    pthread_mutex_lock(&s->srv->reg_mu);
+    map_del(&s->srv->registry, key);
+    pthread_mutex_unlock(&s->srv->reg_mu);
+    s->registered = 0;
+}
+
+static void do_cancel(struct server *srv, uint32_t pid, uint32_t key)
+{
+    char k[16];
+    snprintf(k, sizeof k, "%u", pid);
+    pthread_mutex_lock(&srv->reg_mu);
+    struct session *t = map_get(&srv->registry, k);
+    if (t && t->key == key && t->busy)
+        t->cancel = 1;
+    pthread_mutex_unlock(&srv->reg_mu);
+    log_debug("cancel_request", "pid=%u found=%d", pid, t != NULL);
+}
+
+struct session *ses_new(struct ioloop *io, int is_unix)
+{
+    struct session *s = util_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->io = io;
+    s->srv = io->srv;
+    if (is_unix)
+        uv_pipe_init(&io->loop, &s->h.pipe, 0);
+    else
+        uv_tcp_init(&io->loop, &s->h.tcp);
+    s->h.handle.data = s;
+    s->state = SES_STARTUP;
+    s->txn = 'I';
+    s->task.run = ses_run;
+    s->task.should_abort = ses_should_abort;
+    s->pid = atomic_fetch_add(&s->srv->next_pid, 1);
+    if (util_random_bytes(&s->key, sizeof s->key))
+        s->key = (uint32_t)util_now_ns();
+    s->idle_since_ns = util_now_ns();
+    s->next = io->sessions;
+    if (io->sessions)
+        io->sessions->prev = s;
+    io->sessions = s;
+    io->nsessions++;
+    atomic_fetch_add(&s->srv->nsessions, 1);
+    return s;
+}
+
+void ses_free(struct session *s)
+{
+    struct ioloop *io = s->io;
+    registry_del(s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        io->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    io->nsessions--;
+    atomic_fetch_sub(&s->srv->nsessions, 1);
+    buf_free(&s->in);
+    buf_free(&s->jin);
+    buf_free(&s->out);
+    util_free(s->user);
+    util_free(s->app_name);
+    sec_scram_free(s->scram);
+    ses_vars_free(s);
+    ses_portals_clear(s);
+    if (s->prepared) {
+        size_t it = 0;
+        void *v;
+        while (map_next(s->prepared, &it, NULL, &v))
+            ses_prep_unref(v);
+        map_free(s->prepared);
+        util_free(s->prepared);
+    }
+    util_free(s->portals);
+    ses_copy_free(s);
+    util_free(s);
+}
+
+static void send_now(struct session *s, struct buf *b)
+{
+    if (!buf_ok(b)) {
+        buf_free(b);
+        return;
+    }
+    size_t len;
+    char *d = buf_steal(b, &len);
+    net_write_owned(s, d, len);
+}
+
+void ses_close(struct session *s)
+{
+    if (s->state == SES_CLOSING && !s->busy && uv_is_closing(&s->h.handle))
+        return;
+    s->state = SES_CLOSING;
+    net_read_stop(s);
+    if (s->busy) {
+        s->closing = 1; /* worker drops output; job_done finishes the close */
+        return;
+    }
+    if (s->task.conn || s->task.holds_write) {
+        s->cleanup = 1;
+        s->busy = 1;
+        exe_submit(s->srv->pool, &s->task);
+        return;
+    }
+    net_close(s);
+}
+
+void ses_fatal(struct session *s, const char *sqlstate, const char *msg)
+{
+    struct buf b;
+    buf_init(&b);
+    pgw_error(&b, 'E', "FATAL", sqlstate, msg, NULL, NULL);
+    send_now(s, &b);
+    ses_close(s);
+}
+
+void ses_on_eof(struct session *s)
+{
+    ses_close(s);
+}
+
+/* ---- startup and authentication ---- */
+
+static int apply_startup_options(struct session *s, const char *opts)
+{
+    /* "-c name=value" and "--name=value", separated by spaces (\ escapes) */
+    char tok[512];
+    const char *p = opts;
+    int expect_c = 0;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        size_t n = 0;
+        while (*p && *p != ' ' && n < sizeof tok - 1) {
+            if (*p == '\\' && p[1])
+                p++;
+            tok[n++] = *p++;
+        }
+        tok[n] = 0;
+        const char *kv = NULL;
+        if (strcmp(tok, "-c") == 0) {
+            expect_c = 1;
+            continue;
+        }
+        if (expect_c)
+            kv = tok;
+        else if (strncmp(tok, "--", 2) == 0)
+            kv = tok + 2;
+        else if (strncmp(tok, "-c", 2) == 0)
+            kv = tok + 2;
+        expect_c = 0;
+        if (!kv)
+            continue;
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        char name[128];
+        util_strlcpy(name, kv, sizeof name);
+        for (char *q = name; *q; q++)
+            if (*q == '-')
+                *q = '_';
+        char state[6], err[256];
+        if (ses_set_var(s, name, eq + 1, 0, state, err, sizeof err)) {
+            ses_fatal(s, state, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void handle_startup(struct session *s, const char *p, size_t len)
+{
+    struct pgw_startup su;
+    char err[256];
+    if (pgw_parse_startup(p, len, &su, err, sizeof err)) {
+        ses_fatal(s, "08P01", err);
+        return;
+    }
+    switch (su.kind) {
+    case PGW_SK_SSL:
+    case PGW_SK_GSSENC:
+        net_write(s, "N", 1);
+        return;
+    case PGW_SK_CANCEL:
+        do_cancel(s->srv, su.cancel_pid, su.cancel_key);
+        ses_close(s);
+        return;
+    case PGW_SK_BAD_VERSION:
+        snprintf(err, sizeof err, "unsupported frontend protocol %u.%u: server supports 3.0 to 3.0",
+                 su.version >> 16, su.version & 0xffff);
+        ses_fatal(s, "0A000", err);
+        return;
+    case PGW_SK_STARTUP:
+        break;
+    }
+    if (atomic_load(&s->srv->draining)) {
+        ses_fatal(s, "57P03", "the database system is shutting down");
+        return;
+    }
+    if (atomic_load(&s->srv->nsessions) > s->srv->cfg->max_connections) {
+        ses_fatal(s, "53300", "sorry, too many clients already");
+        return;
+    }
+    const char *user = pgw_startup_get(&su, "user");
+    if (!user || !*user) {
+        ses_fatal(s, "28000", "no PostgreSQL user name specified in startup packet");
+        return;
+    }
+    const char *db = pgw_startup_get(&su, "database");
+    if (!db || !*db)
+        db = user;
+    const char *unrecognized[PGW_MAX_STARTUP_PARAMS];
+    int nun = 0;
+    for (int i = 0; i < su.nparams; i++) {
+        const char *n = su.names[i], *v = su.values[i];
+        if (strcmp(n, "user") == 0 || strcmp(n, "database") == 0)
+            continue;
+        if (strncmp(n, "_pq_.", 5) == 0) {
+            unrecognized[nun++] = n;
+            continue;
+        }
+        if (strcmp(n, "replication") == 0) {
+            if (strcasecmp(v, "false") != 0 && strcasecmp(v, "off") != 0 && strcmp(v, "0") != 0) {
+                ses_fatal(s, "08P01", "replication connections are not supported");
+                return;
+            }
+            continue;
+        }
+        if (strcmp(n, "options") == 0) {
+            if (apply_startup_options(s, v))
+                return;
+            continue;
+        }
+        char state[6];
+        if (ses_set_var(s, n, v, 0, state, err, sizeof err)) {
+            ses_fatal(s, state, err);
+            return;
+        }
+    }
+    s->user = util_strdup(user);
+    if (!s->user) {
+        ses_fatal(s, "53200", "out of memory");
+        return;
+    }
+    /* the database is checked after authentication, as PostgreSQL does */
+    if (strcmp(db, "orbit") != 0)
+        s->txn = 'X'; /* marker: bad database; reported after auth */
+    struct buf b;
+    buf_init(&b);
+    if ((su.version & 0xffff) > 0 || nun > 0)
+        pgw_negotiate_version(&b, 0, nun, unrecognized);
+    struct sec_role role;
+    const char *verifier = NULL;
+    if (sec_roles_find(s->srv->roles, user, &role) == 0) {
+        if (role.login)
+            verifier = role.verifier;
+        s->superuser = (uint8_t)role.superuser;
+    }
+    s->scram = sec_scram_new(user, verifier, s->srv->mock_key);
+    if (verifier)
+        sec_role_clear(&role);
+    else if (role.name)
+        sec_role_clear(&role);
+    if (!s->scram) {
+        buf_free(&b);
+        ses_fatal(s, "53200", "out of memory");
+        return;
+    }
+    if (strcmp(db, "orbit") != 0) {
+        /* keep the name for the message after authentication */
+        util_free(s->app_name);
+        s->app_name = util_strdup(db);
+    }
+    pgw_auth_sasl(&b, "SCRAM-SHA-256");
+    send_now(s, &b);
+    s->state = SES_SASL_INIT;
+}
+
+void ses_params_status(struct session *s, struct buf *b)
+{
+    static const char *reported[] = {"server_version",
+                                     "server_encoding",
+                                     "client_encoding",
+                                     "DateStyle",
+                                     "IntervalStyle",
+                                     "integer_datetimes",
+                                     "standard_conforming_strings",
+                                     "TimeZone",
+                                     "application_name",
+                                     "is_superuser",
+                                     "session_authorization",
+                                     "default_transaction_read_only",
+                                     "in_hot_standby"};
+    for (size_t i = 0; i < ARRAY_LEN(reported); i++) {
+        const char *v = ses_get_var(s, reported[i]);
+        pgw_param_status(b, reported[i], v ? v : "");
+    }
+}
+
+static void auth_done(struct session *s)
+{
+    struct buf b;
+    buf_init(&b);
+    sec_scram_free(s->scram);
+    s->scram = NULL;
+    if (s->txn == 'X') {
+        char msg[300];
+        snprintf(msg, sizeof msg, "database \"%s\" does not exist", s->app_name ? s->app_name : "");
+        ses_fatal(s, "3D000", msg);
+        return;
+    }
+    pgw_auth_ok(&b);
+    ses_params_status(s, &b);
+    pgw_backend_key(&b, s->pid, s->key);
+    pgw_ready(&b, 'I');
+    send_now(s, &b);
+    s->state = SES_READY;
+    registry_add(s);
+    log_debug("connection_authorized", "pid=%u user=%s", s->pid, s->user);
+}
+
+static void handle_sasl(struct session *s, char type, const char *p, size_t len)
+{
+    char err[256];
+    struct buf out;
+    buf_init(&out);
+    if (type != 'p') {
+        snprintf(err, sizeof err, "expected SASL response, got message type %d", (unsigned char)type);
+        ses_fatal(s, "08P01", err);
+        return;
+    }
+    enum sec_scram_rc rc;
+    if (s->state == SES_SASL_INIT) {
+        struct pgw_rd r;
+        pgw_rd_init(&r, p, len);
+        const char *mech = pgw_rd_str(&r);
+        int32_t n = pgw_rd_i32(&r);
+        const char *data = n > 0 ? pgw_rd_bytes(&r, (size_t)n) : NULL;
+        if (!pgw_rd_done(&r) || !mech || n <= 0) {
+            ses_fatal(s, "08P01", "malformed SASLInitialResponse message");
+            return;
+        }
+        if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+            ses_fatal(s, "08P01", "client selected an invalid SASL authentication mechanism");
+            return;
+        }
+        rc = sec_scram_client_first(s->scram, data, (size_t)n, &out, err, sizeof err);
+    } else {
+        rc = sec_scram_client_final(s->scram, p, len, &out, err, sizeof err);
+    }
+    if (rc == SEC_SCRAM_PROTO) {
+        buf_free(&out);
+        ses_fatal(s, "08P01", err);
+        return;
+    }
+    if (rc == SEC_SCRAM_FAIL) {
+        char msg[300];
+        buf_free(&out);
+        snprintf(msg, sizeof msg, "password authentication failed for user \"%s\"", s->user);
+        log_info("authentication_failed", "pid=%u user=%s", s->pid, s->user);
+        ses_fatal(s, "28P01", msg);
+        return;
+    }
+    struct buf b;
+    buf_init(&b);
+    pgw_auth_sasl_continue(&b, rc == SEC_SCRAM_OK ? 12 : 11, out.data, out.len);
+    buf_free(&out);
+    send_now(s, &b);
+    if (rc == SEC_SCRAM_OK)
+        auth_done(s);
+    else
+        s->state = SES_SASL_CONT;
+}
+
+/* ---- batching input into jobs ---- */
+
+static int is_boundary(char type)
+{
+    return type == 'S' || type == 'H' || type == 'Q' || type == 'c' || type == 'f' || type == 'X';
+}
+
+static void dispatch(struct session *s, size_t n)
+{
+    buf_reset(&s->jin);
+    buf_append(&s->jin, s->in.data, n);
+    if (!buf_ok(&s->jin)) {
+        ses_fatal(s, "53200", "out of memory");
+        return;
+    }
+    buf_consume(&s->in, n);
+    s->jpos = 0;
+    s->busy = 1;
+    exe_submit(s->srv->pool, &s->task);
+}
+
+void ses_pump(struct session *s)
+{
+    while (!s->busy && s->state != SES_CLOSING) {
+        const char *p = s->in.data;
+        size_t avail = s->in.len;
+        if (s->state == SES_STARTUP) {
+            size_t total;
+            int rc = pgw_frame_startup(p, avail, &total);
+            if (rc < 0) {
+                ses_fatal(s, "08P01", "invalid length of startup packet");
+                return;
+            }
+            if (rc == 0)
+                break;
+            handle_startup(s, p, total);
+            buf_consume(&s->in, total);
+            continue;
+        }
+        char type;
+        const char *payload;
+        size_t plen, total;
+        uint32_t maxlen = s->state == SES_READY ? (uint32_t)s->srv->cfg->max_message_size : PGW_MAX_STARTUP;
+        int rc = pgw_frame(p, avail, maxlen, &type, &payload, &plen, &total);
+        if (rc < 0) {
+            ses_fatal(s, "08P01", "invalid message length");
+            return;
+        }
+        if (rc == 0)
+            break;
+        if (s->state == SES_SASL_INIT || s->state == SES_SASL_CONT) {
+            handle_sasl(s, type, payload, plen);
+            buf_consume(&s->in, total);
+            continue;
+        }
+        /* READY: a Terminate alone needs no worker unless a transaction is open */
+        if (type == 'X' && !s->task.conn && !s->task.holds_write) {
+            buf_consume(&s->in, total);
+            ses_close(s);
+            return;
+        }
+        size_t off = total;
+        int boundary = is_boundary(type);
+        while (!boundary && off < JOB_BATCH_BYTES) {
+            rc = pgw_frame(p + off, avail - off, maxlen, &type, &payload, &plen, &total);
+            if (rc < 0) {
+                ses_fatal(s, "08P01", "invalid message length");
+                return;
+            }
+            if (rc == 0)
+                break;
+            off += total;
+            boundary = is_boundary(type);
+        }
+        if (boundary || off >= JOB_BATCH_BYTES || s->copy_in) {
+            dispatch(s, off);
+            break;
+        }
+        break; /* wait for the rest of the batch */
+    }
+    if (s->in.len == 0 && s->in.cap)
+        buf_free(&s->in); /* idle sessions hold no buffer */
+    if (s->state == SES_CLOSING)
+        return;
+    if (s->in.len > READ_PAUSE_BYTES && s->busy)
+        net_read_stop(s);
+    else
+        net_read_start(s);
+}
+
+void ses_on_data(struct session *s, const char *data, size_t len)
+{
+    if (s->state == SES_CLOSING)
+        return;
+    buf_append(&s->in, data, len);
+    if (!buf_ok(&s->in)) {
+        ses_fatal(s, "53200", "out of memory");
+        return;
+    }
+    ses_pump(s);
+}
+
+void ses_job_done(struct session *s)
+{
+    s->busy = 0;
+    s->cancel = 0;
+    if (s->cleanup) {
+        s->cleanup = 0;
+        net_close(s);
+        return;
+    }
+    if (s->closing || s->state == SES_CLOSING) {
+        s->state = SES_CLOSING;
+        s->closing = 0; /* let ses_close run its steps */
+        ses_close(s);
+        return;
+    }
+    if (s->terminate) {
+        ses_close(s);
+        return;
+    }
+    if (s->txn != 'I')
+        s->idle_since_ns = util_now_ns();
+    if (s->jin.cap > JOB_BATCH_BYTES * 4)
+        buf_free(&s->jin);
+    else if (s->in.len == 0)
+        buf_free(&s->jin);
+    if (s->out.cap)
+        buf_free(&s->out);
+    ses_pump(s);
+}
+
+void ses_tick(struct session *s, uint64_t now)
+{
+    if (s->busy || s->state == SES_CLOSING)
+        return;
+    if (s->state != SES_READY) {
+        if (now - s->idle_since_ns > AUTH_TIMEOUT_NS)
+            ses_fatal(s, "08006", "authentication timeout");
+        return;
+    }
+    if (s->txn == 'I')
+        return;
+    uint64_t ms = ses_var_ms(s, "idle_in_transaction_session_timeout");
+    if (ms && now - s->idle_since_ns > ms * 1000000ULL)
+        ses_fatal(s, "25P03", "terminating connection due to idle-in-transaction timeout");
+}
+
+void ses_drain(struct session *s)
+{
+    if (s->busy || s->state == SES_CLOSING)
+        return;
+    if (s->state != SES_READY || s->txn == 'I')
+        ses_fatal(s, "57P01", "terminating connection due to administrator command");
+}

@@ -1,0 +1,312 @@
+/* session/vars.c: run-time parameters (SET / SHOW / RESET and startup
+ * parameters). Defaults come from one table; a session stores only what
+ * it changed, so an idle default session holds nothing here. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "session_int.h"
+
+enum {
+    V_REPORT = 1,   /* sent as ParameterStatus when it changes */
+    V_READONLY = 2, /* cannot be SET */
+    V_MS = 4,       /* duration in milliseconds */
+    V_BOOL = 8,
+    V_ENC = 16,     /* client_encoding */
+    V_CONSIST = 32, /* orbit.read_consistency */
+};
+
+struct var_def {
+    const char *name; /* display name (case as PostgreSQL reports it) */
+    const char *def;  /* NULL: computed in default_of() */
+    int flags;
+    const char *desc;
+};
+
+static const struct var_def defs[] = {
+    {"application_name", "", V_REPORT, "Sets the application name to be reported in statistics and logs."},
+    {"client_encoding", "UTF8", V_REPORT | V_ENC, "Sets the client's character set encoding."},
+    {"DateStyle", "ISO, MDY", V_REPORT, "Sets the display format for date and time values."},
+    {"IntervalStyle", "postgres", V_REPORT, "Sets the display format for interval values."},
+    {"TimeZone", "UTC", V_REPORT, "Sets the time zone for displaying and interpreting time stamps."},
+    {"integer_datetimes", "on", V_REPORT | V_READONLY, "Shows whether datetimes are integer based."},
+    {"standard_conforming_strings", "on", V_REPORT | V_BOOL, "Causes '...' strings to treat backslashes literally."},
+    {"server_version", "15.0", V_REPORT | V_READONLY, "Shows the server version."},
+    {"server_version_num", "150000", V_READONLY, "Shows the server version as an integer."},
+    {"server_encoding", "UTF8", V_REPORT | V_READONLY, "Shows the server (database) character set encoding."},
+    {"is_superuser", NULL, V_REPORT | V_READONLY, "Shows whether the current user is a superuser."},
+    {"session_authorization", NULL, V_REPORT | V_READONLY, "Sets the session user name."},
+    {"default_transaction_read_only", "off", V_REPORT | V_BOOL, "Sets the default read-only status of new transactions."},
+    {"in_hot_standby", "off", V_REPORT | V_READONLY, "Shows whether hot standby is currently active."},
+    {"transaction_read_only", NULL, V_BOOL, "Sets the current transaction's read-only status."},
+    {"statement_timeout", NULL, V_MS, "Sets the maximum allowed duration of any statement."},
+    {"idle_in_transaction_session_timeout", NULL, V_MS, "Sets the maximum allowed idle time between queries, when in a transaction."},
+    {"lock_timeout", "0", V_MS, "Sets the maximum allowed duration of any wait for a lock."},
+    {"transaction_isolation", "serializable", 0, "Sets the current transaction's isolation level."},
+    {"default_transaction_isolation", "serializable", 0, "Sets the transaction isolation level of each new transaction."},
+    {"search_path", "\"$user\", public", 0, "Sets the schema search order for names that are not schema-qualified."},
+    {"extra_float_digits", "1", 0, "Sets the number of digits displayed for floating-point values."},
+    {"bytea_output", "hex", 0, "Sets the output format for bytea."},
+    {"max_connections", NULL, V_READONLY, "Sets the maximum number of concurrent connections."},
+    {"synchronous_commit", "on", 0, "Sets the current transaction's synchronization level."},
+    {"client_min_messages", "notice", 0, "Sets the message levels that are sent to the client."},
+    {"orbit.read_consistency", "local", V_CONSIST, "Read consistency: local or linearizable."},
+};
+
+static const struct var_def *find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(defs); i++)
+        if (strcasecmp(defs[i].name, name) == 0)
+            return &defs[i];
+    return NULL;
+}
+
+static void lower(char *dst, const char *src, size_t cap)
+{
+    size_t i = 0;
+    for (; src[i] && i < cap - 1; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = 0;
+}
+
+static const char *default_of(struct session *s, const struct var_def *d, char *tmp, size_t cap)
+{
+    if (d->def)
+        return d->def;
+    const struct cfg *c = s->srv->cfg;
+    if (strcmp(d->name, "is_superuser") == 0)
+        return s->superuser ? "on" : "off";
+    if (strcmp(d->name, "session_authorization") == 0)
+        return s->user ? s->user : "";
+    if (strcmp(d->name, "transaction_read_only") == 0)
+        return s->txn_read_only ? "on" : "off";
+    if (strcmp(d->name, "statement_timeout") == 0) {
+        snprintf(tmp, cap, "%lld", (long long)c->statement_timeout_ms);
+        return tmp;
+    }
+    if (strcmp(d->name, "idle_in_transaction_session_timeout") == 0) {
+        snprintf(tmp, cap, "%lld", (long long)c->idle_in_transaction_session_timeout_ms);
+        return tmp;
+    }
+    if (strcmp(d->name, "max_connections") == 0) {
+        snprintf(tmp, cap, "%lld", (long long)c->max_connections);
+        return tmp;
+    }
+    return "";
+}
+
+/* Values are returned from a small per-thread ring so callers can hold a
+ * couple at once. */
+static const char *ring_copy(const char *v)
+{
+    static _Thread_local char ring[4][256];
+    static _Thread_local int pos;
+    char *r = ring[pos++ & 3];
+    util_strlcpy(r, v, sizeof ring[0]);
+    return r;
+}
+
+const char *ses_get_var(struct session *s, const char *name)
+{
+    char key[128];
+    lower(key, name, sizeof key);
+    if (s->vars) {
+        const char *v = map_get(&s->vars->m, key);
+        if (v)
+            return v;
+    }
+    const struct var_def *d = find(name);
+    if (!d)
+        return NULL;
+    char tmp[64];
+    return ring_copy(default_of(s, d, tmp, sizeof tmp));
+}
+
+const char *ses_var_cb(void *s, const char *name)
+{
+    return ses_get_var(s, name);
+}
+
+uint64_t ses_var_ms(struct session *s, const char *name)
+{
+    const char *v = ses_get_var(s, name);
+    uint64_t ms = 0;
+    if (v && util_parse_duration_ms(v, &ms))
+        ms = 0;
+    return ms;
+}
+
+static int parse_bool(const char *v, const char **out)
+{
+    static const char *yes[] = {"on", "true", "yes", "1", "t", "y"};
+    static const char *no[] = {"off", "false", "no", "0", "f", "n"};
+    for (size_t i = 0; i < ARRAY_LEN(yes); i++)
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = "on";
+            return 0;
+        }
+    for (size_t i = 0; i < ARRAY_LEN(no); i++)
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = "off";
+            return 0;
+        }
+    return -1;
+}
+
+int ses_set_var(struct session *s, const char *name, const char *value, int local, char *sqlstate, char *err,
+                size_t errcap)
+{
+    const struct var_def *d = find(name);
+    char key[128];
+    lower(key, name, sizeof key);
+    if (!d && !strchr(name, '.')) {
+        snprintf(err, errcap, "unrecognized configuration parameter \"%s\"", name);
+        memcpy(sqlstate, "42704", 6);
+        return -1;
+    }
+    if (d && (d->flags & V_READONLY)) {
+        snprintf(err, errcap, "parameter \"%s\" cannot be changed", d->name);
+        memcpy(sqlstate, "55P02", 6);
+        return -1;
+    }
+    char norm[256];
+    if (value) {
+        util_strlcpy(norm, value, sizeof norm);
+        int flags = d ? d->flags : 0;
+        const char *b;
+        if (flags & V_BOOL) {
+            if (parse_bool(value, &b))
+                goto bad;
+            util_strlcpy(norm, b, sizeof norm);
+        } else if (flags & V_MS) {
+            uint64_t ms;
+            if (util_parse_duration_ms(value, &ms))
+                goto bad;
+            snprintf(norm, sizeof norm, "%llu", (unsigned long long)ms);
+        } else if (flags & V_ENC) {
+            if (strcasecmp(value, "utf8") == 0 || strcasecmp(value, "utf-8") == 0 ||
+                strcasecmp(value, "unicode") == 0)
+                util_strlcpy(norm, "UTF8", sizeof norm);
+            else if (strcasecmp(value, "sql_ascii") == 0)
+                util_strlcpy(norm, "SQL_ASCII", sizeof norm);
+            else {
+                snprintf(err, errcap, "conversion between %s and UTF8 is not supported", value);
+                memcpy(sqlstate, "0A000", 6);
+                return -1;
+            }
+        } else if (flags & V_CONSIST) {
+            if (strcasecmp(value, "local") != 0 && strcasecmp(value, "linearizable") != 0)
+                goto bad;
+            lower(norm, value, sizeof norm);
+        }
+        if (d && strcmp(d->name, "transaction_read_only") == 0) {
+            s->txn_read_only = strcmp(norm, "on") == 0;
+            return 0;
+        }
+    }
+    if (local) {
+        if (s->txn == 'I')
+            return 0; /* PostgreSQL warns and ignores SET LOCAL outside a transaction */
+    }
+    if (!s->vars) {
+        s->vars = util_calloc(1, sizeof *s->vars);
+        if (!s->vars)
+            goto oom;
+        map_init(&s->vars->m);
+    }
+    void *old = NULL;
+    if (value) {
+        char *v = util_strdup(norm);
+        if (!v || map_put(&s->vars->m, key, v, &old)) {
+            util_free(v);
+            goto oom;
+        }
+    } else {
+        old = map_del(&s->vars->m, key);
+    }
+    util_free(old);
+    if (d && (d->flags & V_REPORT) && s->state == SES_READY) {
+        const char *nv = ses_get_var(s, key);
+        pgw_param_status(&s->out, d->name, nv ? nv : "");
+    }
+    return 0;
+bad:
+    snprintf(err, errcap, "invalid value for parameter \"%s\": \"%s\"", d ? d->name : name, value);
+    memcpy(sqlstate, "22023", 6);
+    return -1;
+oom:
+    snprintf(err, errcap, "out of memory");
+    memcpy(sqlstate, "53200", 6);
+    return -1;
+}
+
+void ses_vars_free(struct session *s)
+{
+    if (!s->vars)
+        return;
+    size_t it = 0;
+    void *v;
+    while (map_next(&s->vars->m, &it, NULL, &v))
+        util_free(v);
+    map_free(&s->vars->m);
+    util_free(s->vars);
+    s->vars = NULL;
+}
+
+void ses_vars_end_txn(struct session *s)
+{
+    s->txn_read_only = 0;
+}
+
+static void show_row(struct session *s, const char *a, const char *b, const char *c)
+{
+    const char *vals[3] = {a, b, c};
+    size_t o = pgw_begin(&s->out, 'D');
+    int n = c ? 3 : 1;
+    buf_put_u16(&s->out, (uint16_t)n);
+    for (int i = 0; i < n; i++) {
+        buf_put_u32(&s->out, (uint32_t)strlen(vals[i]));
+        buf_puts(&s->out, vals[i]);
+    }
+    pgw_end(&s->out, o);
+}
+
+int ses_show_var(struct session *s, const char *name)
+{
+    if (strcasecmp(name, "all") == 0) {
+        struct pgw_field f[3] = {
+            {"name", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+            {"setting", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+            {"description", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+        };
+        pgw_row_description(&s->out, f, 3);
+        int n = 0;
+        for (size_t i = 0; i < ARRAY_LEN(defs); i++) {
+            const char *v = ses_get_var(s, defs[i].name);
+            char lname[128];
+            lower(lname, defs[i].name, sizeof lname);
+            show_row(s, lname, v ? v : "", defs[i].desc);
+            n++;
+        }
+        char tag[32];
+        snprintf(tag, sizeof tag, "SHOW");
+        pgw_command_complete(&s->out, tag);
+        return 0;
+    }
+    const char *v = ses_get_var(s, name);
+    if (!v) {
+        char err[200];
+        snprintf(err, sizeof err, "unrecognized configuration parameter \"%s\"", name);
+        ses_send_error(s, "42704", err, NULL, NULL);
+        return -1;
+    }
+    const struct var_def *d = find(name);
+    char lname[128];
+    lower(lname, d ? d->name : name, sizeof lname);
+    struct pgw_field f = {lname, 0, 0, SQL_OID_TEXT, -1, -1, 0};
+    pgw_row_description(&s->out, &f, 1);
+    show_row(s, v, NULL, NULL);
+    pgw_command_complete(&s->out, "SHOW");
+    return 0;
+}

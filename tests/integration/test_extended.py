@@ -1,0 +1,463 @@
+"""Extended query protocol, message by message, with the raw client (rawpg)."""
+import struct
+
+import pytest
+
+import rawpg
+from rawpg import BOOL, BYTEA, FLOAT4, FLOAT8, INT2, INT4, INT8, TEXT
+
+
+def types(msgs):
+    return [t for t, _ in msgs]
+
+
+def errors(msgs):
+    return [rawpg.ServerError(rawpg.parse_fields(p)) for t, p in msgs if t == "E"]
+
+
+@pytest.fixture
+def raw(shared_server):
+    c = shared_server.raw()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def numbers(raw, unique_name):
+    t = unique_name
+    raw.query1("CREATE TABLE %s (id integer PRIMARY KEY, v text)" % t)
+    raw.query1("INSERT INTO %s VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d'),(5,'e')" % t)
+    yield t
+    raw.query("DROP TABLE %s" % t)
+
+
+def test_parse_bind_describe_execute_sync(raw, numbers):
+    msgs = raw.prepared("SELECT id, v FROM %s WHERE id >= $1 ORDER BY id" % numbers, ["4"], [INT4])
+    assert types(msgs) == ["1", "2", "T", "D", "D", "C", "Z"], msgs
+    res = rawpg.Conn.results(msgs)[0]
+    assert res.text_rows() == [["4", "d"], ["5", "e"]]
+    assert res.tag == "SELECT 2"
+    assert [c["name"] for c in res.columns] == ["id", "v"]
+    assert raw.status == "I"
+
+
+def test_parameter_type_unspecified(raw, numbers):
+    msgs = raw.prepared("SELECT v FROM %s WHERE id = $1" % numbers, ["3"])
+    res = rawpg.Conn.results(msgs)[0]
+    assert res.text_rows() == [["c"]], msgs
+
+
+def test_describe_statement(raw, numbers):
+    raw.parse("SELECT id, v FROM %s WHERE id = $1 AND v <> $2" % numbers, "d1", [INT4, TEXT])
+    raw.describe("S", "d1")
+    raw.parse("INSERT INTO %s VALUES ($1, $2)" % numbers, "d2", [INT4, TEXT])
+    raw.describe("S", "d2")
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "t", "T", "1", "t", "n", "Z"], msgs
+    pd = rawpg.parse_parameter_description(msgs[1][1])
+    assert pd == [INT4, TEXT]
+    cols = rawpg.parse_row_description(msgs[2][1])
+    assert [c["name"] for c in cols] == ["id", "v"]
+    assert cols[0]["type_oid"] in (INT4, INT8) and cols[1]["type_oid"] == TEXT
+    assert all(c["format"] == 0 for c in cols)
+    assert rawpg.parse_parameter_description(msgs[4][1]) == [INT4, TEXT]
+    raw.close_obj("S", "d1")
+    raw.close_obj("S", "d2")
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["3", "3", "Z"]
+
+
+def test_describe_portal_reports_result_formats(raw, numbers):
+    raw.parse("SELECT id, v FROM %s ORDER BY id" % numbers)
+    raw.bind([], result_formats=[1, 0])
+    raw.describe("P")
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "2", "T", "Z"], msgs
+    cols = rawpg.parse_row_description(msgs[2][1])
+    assert [c["format"] for c in cols] == [1, 0]
+
+
+def test_row_limit_portal_suspended(raw, numbers):
+    raw.parse("SELECT id FROM %s ORDER BY id" % numbers)
+    raw.bind()
+    raw.execute("", 2)
+    raw.execute("", 2)
+    raw.execute("", 2)
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "2", "D", "D", "s", "D", "D", "s", "D", "C", "Z"], types(msgs)
+    ids = [rawpg.parse_data_row(p)[0] for t, p in msgs if t == "D"]
+    assert ids == [b"1", b"2", b"3", b"4", b"5"]
+    tag = [p for t, p in msgs if t == "C"][0].rstrip(b"\0").decode()
+    assert tag.startswith("SELECT "), tag
+
+
+def test_row_limit_exact_multiple(raw, numbers):
+    # 5 rows fetched 5 at a time: the first Execute suspends (PostgreSQL does not
+    # know there are no more rows), the second completes with no rows
+    raw.parse("SELECT id FROM %s ORDER BY id" % numbers)
+    raw.bind()
+    raw.execute("", 5)
+    raw.execute("", 5)
+    raw.sync()
+    msgs = raw.read_until_ready()
+    t = types(msgs)
+    assert t[:2] == ["1", "2"] and t.count("D") == 5 and t[-2:] == ["C", "Z"], t
+    assert "E" not in t
+
+
+def test_portal_across_syncs_in_transaction(raw, numbers):
+    raw.query1("BEGIN")
+    raw.parse("SELECT id FROM %s ORDER BY id" % numbers, "st")
+    raw.bind(portal="cur", statement="st")
+    raw.execute("cur", 3)
+    raw.sync()
+    m1 = raw.read_until_ready()
+    assert types(m1) == ["1", "2", "D", "D", "D", "s", "Z"], m1
+    assert raw.status == "T"
+    raw.execute("cur", 3)
+    raw.sync()
+    m2 = raw.read_until_ready()
+    assert types(m2) == ["D", "D", "C", "Z"], m2
+    raw.query1("COMMIT")
+    assert raw.status == "I"
+
+
+def test_named_statement_reuse_and_close(raw, numbers):
+    raw.parse("SELECT v FROM %s WHERE id = $1" % numbers, "byid", [INT4])
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["1", "Z"]
+    for i, expect in ((1, "a"), (5, "e"), (3, "c")):
+        raw.bind([str(i)], statement="byid")
+        raw.execute()
+        raw.sync()
+        msgs = raw.read_until_ready()
+        assert types(msgs) == ["2", "D", "C", "Z"], msgs
+        assert rawpg.parse_data_row(msgs[1][1]) == [expect.encode()]
+    # survives a transaction
+    raw.query1("BEGIN")
+    raw.query1("COMMIT")
+    raw.bind(["2"], statement="byid")
+    raw.execute()
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["2", "D", "C", "Z"]
+    raw.close_obj("S", "byid")
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["3", "Z"]
+    raw.bind(["2"], statement="byid")
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    errs = errors(msgs)
+    assert errs and errs[0].code == "26000", msgs
+
+
+def test_unnamed_statement_replaced(raw, numbers):
+    raw.parse("SELECT 'first'")
+    raw.parse("SELECT 'second'")
+    raw.bind()
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "1", "2", "D", "C", "Z"]
+    assert rawpg.parse_data_row(msgs[3][1]) == [b"second"]
+
+
+def test_named_portals_interleaved(raw, numbers):
+    raw.query1("BEGIN")
+    raw.parse("SELECT id FROM %s WHERE id >= $1 ORDER BY id" % numbers, "q", [INT4])
+    raw.bind(["1"], portal="p1", statement="q")
+    raw.bind(["4"], portal="p2", statement="q")
+    raw.execute("p1", 1)
+    raw.execute("p2", 1)
+    raw.execute("p1", 1)
+    raw.execute("p2", 0)
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "2", "2", "D", "s", "D", "s", "D", "s", "D", "C", "Z"], types(msgs)
+    vals = [rawpg.parse_data_row(p)[0] for t, p in msgs if t == "D"]
+    assert vals == [b"1", b"4", b"2", b"5"]
+    raw.close_obj("P", "p1")
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["3", "Z"]
+    raw.execute("p1", 0)
+    raw.sync()
+    msgs = raw.read_until_ready()
+    errs = errors(msgs)
+    assert errs and errs[0].code == "34000", msgs
+    raw.query("ROLLBACK")
+    assert raw.status == "I"
+
+
+def test_portals_closed_at_transaction_end(raw, numbers):
+    raw.query1("BEGIN")
+    raw.parse("SELECT id FROM %s ORDER BY id" % numbers)
+    raw.bind(portal="pp")
+    raw.execute("pp", 1)
+    raw.sync()
+    raw.read_until_ready()
+    raw.query1("COMMIT")
+    raw.execute("pp", 1)
+    raw.sync()
+    errs = errors(raw.read_until_ready())
+    assert errs and errs[0].code == "34000"
+
+
+VALUES = [
+    (BOOL, True, "t"),
+    (INT2, -2, "-2"),
+    (INT4, 123456, "123456"),
+    (INT8, -9000000000, "-9000000000"),
+    (FLOAT4, 1.5, "1.5"),
+    (FLOAT8, -2.25, "-2.25"),
+    (TEXT, "héllo wörld", "héllo wörld"),
+    (BYTEA, b"\x00\xff\x10binary", "\\x00ff1062696e617279"),
+]
+
+
+@pytest.fixture
+def typed(raw, unique_name):
+    t = unique_name
+    raw.query1("CREATE TABLE %s (id integer, b boolean, i2 smallint, i4 integer, i8 bigint, "
+               "f4 real, f8 double precision, t text, by bytea)" % t)
+    yield t
+    raw.query("DROP TABLE %s" % t)
+
+
+def _insert_sql(t):
+    return "INSERT INTO %s VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)" % t
+
+
+def test_binary_params_all_types(raw, typed):
+    oids = [INT4] + [o for o, _, _ in VALUES]
+    params = [rawpg.encode_binary(INT4, 1)] + [rawpg.encode_binary(o, v) for o, v, _ in VALUES]
+    msgs = raw.prepared(_insert_sql(typed), params, oids, param_formats=[1])
+    assert types(msgs) == ["1", "2", "n", "C", "Z"], msgs
+    assert rawpg.Conn.results(msgs)[0].tag == "INSERT 0 1"
+    # read back in text format
+    res = raw.query1("SELECT b, i2, i4, i8, f4, f8, t, by FROM %s WHERE id = 1" % typed)
+    assert res.text_rows() == [[txt for _, _, txt in VALUES]]
+
+
+def test_binary_params_per_parameter_formats(raw, typed):
+    oids = [INT4] + [o for o, _, _ in VALUES]
+    fmts = [0] + [1, 0, 1, 0, 1, 0, 1, 1]
+    params = ["2"]
+    for (o, v, txt), f in zip(VALUES, fmts[1:]):
+        params.append(rawpg.encode_binary(o, v) if f else ("t" if o == BOOL else txt))
+    msgs = raw.prepared(_insert_sql(typed), params, oids, param_formats=fmts)
+    assert "E" not in types(msgs), errors(msgs)
+    res = raw.query1("SELECT b, i2, i4, i8, f4, f8, t, by FROM %s WHERE id = 2" % typed)
+    assert res.text_rows() == [[txt for _, _, txt in VALUES]]
+
+
+def test_text_params_all_types(raw, typed):
+    oids = [INT4] + [o for o, _, _ in VALUES]
+    params = ["3", "true", "-2", "123456", "-9000000000", "1.5", "-2.25", "héllo wörld",
+              "\\x00ff1062696e617279"]
+    msgs = raw.prepared(_insert_sql(typed), params, oids)
+    assert "E" not in types(msgs), errors(msgs)
+    res = raw.query1("SELECT b, i2, i4, i8, f4, f8, t, by FROM %s WHERE id = 3" % typed)
+    assert res.text_rows() == [[txt for _, _, txt in VALUES]]
+
+
+def test_binary_results_all_types(raw, typed):
+    oids = [INT4] + [o for o, _, _ in VALUES]
+    params = [rawpg.encode_binary(INT4, 4)] + [rawpg.encode_binary(o, v) for o, v, _ in VALUES]
+    assert "E" not in types(raw.prepared(_insert_sql(typed), params, oids, param_formats=[1]))
+    msgs = raw.prepared("SELECT b, i2, i4, i8, f4, f8, t, by FROM %s WHERE id = $1" % typed,
+                        [rawpg.encode_binary(INT8, 4)], [INT8], param_formats=[1], result_formats=[1])
+    assert types(msgs) == ["1", "2", "T", "D", "C", "Z"], msgs
+    cols = rawpg.parse_row_description(msgs[2][1])
+    assert all(c["format"] == 1 for c in cols)
+    row = rawpg.parse_data_row(msgs[3][1])
+    got = [rawpg.decode_binary(c["type_oid"], v) for c, v in zip(cols, row)]
+    expect = [v for _, v, _ in VALUES]
+    assert got == expect, (got, [c["type_oid"] for c in cols])
+
+
+def test_binary_results_mixed_formats(raw):
+    msgs = raw.prepared("SELECT 42, 'x'", result_formats=[1, 0])
+    assert "E" not in types(msgs), errors(msgs)
+    cols = rawpg.parse_row_description(msgs[2][1])
+    row = rawpg.parse_data_row(msgs[3][1])
+    assert cols[0]["format"] == 1 and cols[1]["format"] == 0
+    assert rawpg.decode_binary(cols[0]["type_oid"], row[0]) == 42
+    assert row[1] == b"x"
+
+
+def test_null_params_and_results(raw, typed):
+    oids = [INT4] + [o for o, _, _ in VALUES]
+    params = [rawpg.encode_binary(INT4, 5)] + [None] * len(VALUES)
+    assert "E" not in types(raw.prepared(_insert_sql(typed), params, oids, param_formats=[1]))
+    msgs = raw.prepared("SELECT b, i8, by FROM %s WHERE id = 5" % typed, result_formats=[1])
+    row = rawpg.parse_data_row(msgs[3][1])
+    assert row == [None, None, None]
+
+
+def test_binary_param_in_where_and_arithmetic(raw, numbers):
+    msgs = raw.prepared("SELECT count(*) FROM %s WHERE id > $1" % numbers,
+                        [rawpg.encode_binary(INT8, 2)], [INT8], param_formats=[1])
+    assert rawpg.Conn.results(msgs)[0].text_rows() == [["3"]]
+    msgs = raw.prepared("SELECT $1 + 1", [rawpg.encode_binary(INT4, 41)], [INT4], param_formats=[1])
+    assert rawpg.Conn.results(msgs)[0].text_rows() == [["42"]]
+
+
+def test_error_skips_until_sync(raw, numbers):
+    raw.parse("SELEC broken")               # syntax error
+    raw.bind()
+    raw.describe("P")
+    raw.execute()
+    raw.parse("SELECT 1", "never")          # skipped too
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["E", "Z"], msgs
+    assert errors(msgs)[0].code == "42601"
+    assert raw.status == "I"
+    # the statement after the error was not created
+    raw.bind(statement="never")
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert errors(msgs)[0].code == "26000"
+    # the connection works
+    assert raw.query1("SELECT 7").text_rows() == [["7"]]
+
+
+def test_execute_error_skips_rest(raw, numbers):
+    raw.parse("INSERT INTO %s VALUES ($1, 'dup')" % numbers, "ins", [INT4])
+    raw.bind(["1"], statement="ins")    # duplicate key
+    raw.execute()
+    raw.bind(["100"], statement="ins")  # skipped
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "2", "E", "Z"], msgs
+    assert errors(msgs)[0].code == "23505"
+    assert raw.query1("SELECT count(*) FROM %s WHERE id = 100" % numbers).text_rows() == [["0"]]
+
+
+def test_pipelined_batches(raw, numbers):
+    out = b""
+    for i in (1, 2, 3):
+        out += rawpg.msg("P", rawpg.cstr("") + rawpg.cstr("SELECT v FROM %s WHERE id = $1" % numbers)
+                         + struct.pack("!h", 0))
+        out += rawpg.msg("B", b"\0\0" + struct.pack("!hhi", 0, 1, 1) + str(i).encode() + struct.pack("!h", 0))
+        out += rawpg.msg("E", b"\0" + struct.pack("!i", 0))
+        out += rawpg.msg("S")
+    raw.send(out)
+    vals = []
+    for _ in range(3):
+        msgs = raw.read_until_ready()
+        assert types(msgs) == ["1", "2", "D", "C", "Z"], msgs
+        vals.append(rawpg.parse_data_row(msgs[2][1])[0])
+    assert vals == [b"a", b"b", b"c"]
+
+
+def test_flush_delivers_without_sync(raw):
+    raw.parse("SELECT 1", "flushed")
+    raw.flush()
+    t, _ = raw.recv_msg(timeout=5)
+    assert t == "1"
+    raw.bind(statement="flushed")
+    raw.execute()
+    raw.flush()
+    got = [raw.recv_msg(timeout=5)[0] for _ in range(3)]
+    assert got == ["2", "D", "C"]
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["Z"]
+
+
+def test_close_nonexistent_is_not_an_error(raw):
+    raw.close_obj("S", "nope")
+    raw.close_obj("P", "nope")
+    raw.sync()
+    assert types(raw.read_until_ready()) == ["3", "3", "Z"]
+
+
+def test_bind_wrong_parameter_count(raw):
+    raw.parse("SELECT $1, $2", "two", [INT4, INT4])
+    raw.bind(["1"], statement="two")
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "E", "Z"], msgs
+    assert errors(msgs)[0].code == "08P01"
+
+
+def test_duplicate_statement_name(raw):
+    raw.parse("SELECT 1", "dup")
+    raw.parse("SELECT 2", "dup")
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "E", "Z"], msgs
+    assert errors(msgs)[0].code == "42P05"
+
+
+def test_multiple_commands_in_parse_rejected(raw):
+    raw.parse("SELECT 1; SELECT 2")
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["E", "Z"], msgs
+    assert errors(msgs)[0].code == "42601"
+
+
+def test_empty_query_extended(raw):
+    raw.parse("")
+    raw.bind()
+    raw.describe("P")
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "2", "n", "I", "Z"], msgs
+
+
+def test_extended_dml_tags(raw, numbers):
+    for sql, params, tag in (("INSERT INTO %s VALUES ($1, 'x')", ["10"], "INSERT 0 1"),
+                             ("UPDATE %s SET v = 'y' WHERE id >= $1", ["4"], "UPDATE 3"),
+                             ("DELETE FROM %s WHERE id >= $1", ["4"], "DELETE 3")):
+        msgs = raw.prepared(sql % numbers, params, [INT4])
+        res = rawpg.Conn.results(msgs)
+        assert res[0].tag == tag, msgs
+        assert types(msgs)[2] == "n"   # Describe of a DML portal without RETURNING: NoData
+
+
+def test_statements_are_per_session(shared_server, raw):
+    raw.parse("SELECT 1", "mine")
+    raw.sync()
+    raw.read_until_ready()
+    other = shared_server.raw()
+    other.bind(statement="mine")
+    other.execute()
+    other.sync()
+    msgs = other.read_until_ready()
+    assert errors(msgs) and errors(msgs)[0].code == "26000"
+    # and the same name can be used independently
+    other.parse("SELECT 2", "mine")
+    other.bind(statement="mine")
+    other.execute()
+    other.sync()
+    msgs = other.read_until_ready()
+    assert rawpg.parse_data_row([p for t, p in msgs if t == "D"][0]) == [b"2"]
+    other.terminate()
+    raw.bind(statement="mine")
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert rawpg.parse_data_row([p for t, p in msgs if t == "D"][0]) == [b"1"]
+
+
+def test_many_statements_in_one_session(raw, numbers):
+    for i in range(300):
+        raw.parse("SELECT v, %d FROM %s WHERE id = $1" % (i, numbers), "s%d" % i, [INT4])
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs).count("1") == 300
+    for i in (0, 150, 299):
+        raw.bind(["2"], statement="s%d" % i)
+        raw.execute()
+    raw.sync()
+    rows = [rawpg.parse_data_row(p) for t, p in raw.read_until_ready() if t == "D"]
+    assert rows == [[b"b", b"0"], [b"b", b"150"], [b"b", b"299"]]
