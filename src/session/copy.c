@@ -23,25 +23,72 @@ void ses_copy_free(struct session *s)
     buf_free(&c->line);
     buf_free(&c->fields);
     util_free(c->offs);
+    util_free(c->oids);
     util_free(c);
     s->copy = NULL;
     s->copy_in = 0;
 }
 
-static int count_table_columns(struct session *s, const char *table, int *n)
+/* Declared type OID of a column of table (0 when unknown). */
+static uint32_t column_oid(struct session *s, const char *table, const char *col)
 {
-    char sql[600];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s')", table);
-    /* the table name comes from the translator as an identifier; quote
-     * characters would break the literal: refuse them */
-    if (strchr(table, '\''))
-        return -1;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->task.conn->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    *n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    uint32_t oid = 0;
+    if (sqlite3_prepare_v2(s->task.conn->db, "SELECT type FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        oid = sql_decltype_oid((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
-    return 0;
+    return oid;
+}
+
+/* Fill oids (size max) with the column types in COPY order; returns the
+ * number of columns, 0 when the table does not exist. */
+static int copy_columns(struct session *s, const char *table, const char *cols, uint32_t *oids, int max)
+{
+    int n = 0;
+    if (!cols) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->task.conn->db, "SELECT type FROM pragma_table_info(?1) ORDER BY cid", -1, &st,
+                               NULL) != SQLITE_OK)
+            return 0;
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW && n < max)
+            oids[n++] = sql_decltype_oid((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return n;
+    }
+    const char *p = cols;
+    while (*p && n < max) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        char name[256];
+        size_t k = 0;
+        if (*p == '"') {
+            for (p++; *p && k < sizeof name - 1; p++) {
+                if (*p == '"' && p[1] == '"')
+                    p++;
+                else if (*p == '"')
+                    break;
+                name[k++] = *p;
+            }
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != ' ' && k < sizeof name - 1)
+                name[k++] = *p++;
+        }
+        name[k] = 0;
+        while (*p && *p != ',')
+            p++;
+        oids[n++] = column_oid(s, table, name);
+    }
+    return n;
 }
 
 static char *unquote_ident(const char *t)
@@ -86,16 +133,12 @@ int ses_copy_from_start(struct session *s, struct sql_stmt *st, int extended)
         ses_send_error(s, "0A000", "COPY BINARY is not supported; use text or csv format", NULL, NULL);
         return -1;
     }
-    int ncols = 0;
-    if (st->copy.columns) {
-        ncols = count_list(st->copy.columns);
-    } else {
-        char *t = unquote_ident(st->copy.table);
-        int rc = t ? count_table_columns(s, t, &ncols) : -1;
-        util_free(t);
-        if (rc)
-            ncols = 0;
-    }
+    uint32_t oids[SES_COPY_MAX_COLS];
+    char *table = unquote_ident(st->copy.table);
+    int ncols = table ? copy_columns(s, table, st->copy.columns, oids, SES_COPY_MAX_COLS) : 0;
+    util_free(table);
+    if (st->copy.columns && ncols != count_list(st->copy.columns))
+        ncols = 0;
     if (ncols <= 0) {
         snprintf(err, sizeof err, "relation \"%s\" does not exist", st->copy.table);
         ses_send_error(s, "42P01", err, NULL, NULL);
@@ -128,7 +171,10 @@ int ses_copy_from_start(struct session *s, struct sql_stmt *st, int extended)
         return w > 0 ? 1 : -1;
     }
     struct ses_copy *c = util_calloc(1, sizeof *c);
-    if (!c || !(c->offs = util_calloc((size_t)ncols + 2, sizeof *c->offs))) {
+    if (!c || !(c->offs = util_calloc((size_t)ncols + 2, sizeof *c->offs)) ||
+        !(c->oids = util_calloc((size_t)ncols, sizeof *c->oids))) {
+        if (c)
+            util_free(c->offs);
         util_free(c);
         exe_finish(s->task.conn, ins);
         ses_send_error(s, "53200", "out of memory", NULL, NULL);
@@ -138,6 +184,7 @@ int ses_copy_from_start(struct session *s, struct sql_stmt *st, int extended)
     memset(st, 0, sizeof *st); /* ownership moves to the COPY state */
     c->ins = ins;
     c->ncols = ncols;
+    memcpy(c->oids, oids, (size_t)ncols * sizeof *oids);
     c->extended = extended;
     buf_init(&c->line);
     buf_init(&c->fields);
@@ -183,10 +230,14 @@ static int copy_line(struct session *s, const char *line, size_t len)
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        if (c->offs[i] == SIZE_MAX)
-            sqlite3_bind_null(c->ins, i + 1);
-        else
-            sqlite3_bind_text(c->ins, i + 1, c->fields.data + c->offs[i], -1, SQLITE_STATIC);
+        const char *v = c->offs[i] == SIZE_MAX ? NULL : c->fields.data + c->offs[i];
+        char state[6];
+        if (sql_bind_param(c->ins, i + 1, c->oids[i], 0, v, v ? (int32_t)strlen(v) : -1, state, err, sizeof err)) {
+            snprintf(msg, sizeof msg, "COPY %s, line %lld, column %d: %s", c->st.copy.table, (long long)c->rows + 1,
+                     i + 1, err);
+            copy_error(s, state, msg);
+            return -1;
+        }
     }
     int rc = sqlite3_step(c->ins);
     sqlite3_reset(c->ins);
@@ -212,7 +263,6 @@ void ses_copy_data(struct session *s, const char *p, size_t len)
         return;
     }
     size_t start = 0, scan = 0;
-    int csv = c->st.copy.format == SQL_COPY_CSV;
     while (scan < c->line.len) {
         char *nl = memchr(c->line.data + scan, '\n', c->line.len - scan);
         if (!nl)
@@ -220,8 +270,8 @@ void ses_copy_data(struct session *s, const char *p, size_t len)
         size_t end = (size_t)(nl - c->line.data);
         size_t l = end - start;
         const char *line = c->line.data + start;
-        if (csv && !sql_copy_csv_complete(&c->st.copy, line, l)) {
-            scan = end + 1; /* newline inside quotes: keep going */
+        if (!sql_copy_csv_complete(&c->st.copy, line, l)) {
+            scan = end + 1; /* newline inside a quoted or escaped value: keep going */
             continue;
         }
         if (l && line[l - 1] == '\r')
@@ -306,14 +356,9 @@ int ses_copy_to(struct session *s, struct sql_stmt *st)
     }
     int n = sqlite3_column_count(q);
     pgw_copy_response(&s->out, 'H', n);
-    if (c->header && c->format == SQL_COPY_CSV) {
+    if (c->header) {
         size_t o = pgw_begin(&s->out, 'd');
-        for (int i = 0; i < n; i++) {
-            if (i)
-                buf_putc(&s->out, c->delimiter);
-            buf_puts(&s->out, sqlite3_column_name(q, i));
-        }
-        buf_putc(&s->out, '\n');
+        sql_copy_format_header(c, q, &s->out);
         pgw_end(&s->out, o);
     }
     int64_t rows = 0;

@@ -34,6 +34,8 @@ struct ses_vars {
     struct map m; /* name -> char* value */
 };
 
+#define SES_COPY_MAX_COLS 2000 /* SQLite's default column limit */
+
 struct ses_copy {
     struct sql_stmt st;
     sqlite3_stmt *ins;
@@ -42,6 +44,7 @@ struct ses_copy {
     struct buf line;    /* partial line carried between CopyData messages */
     struct buf fields;  /* parse scratch */
     size_t *offs;
+    uint32_t *oids;     /* declared type of each target column */
     int failed;         /* error sent; drop the rest */
     int began;          /* we opened the transaction for the COPY */
     int extended;       /* started from the extended protocol */

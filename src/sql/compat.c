@@ -41,7 +41,7 @@ struct ctx {
     struct edit *ed;
     int ned, edcap;
     struct buf arena;
-    int oom, has_create;
+    int oom;
     int cast_end, cast_start; /* last cast rewritten: its last type token, its start */
     struct sql_stmt *out;
     char *state, *err;
@@ -400,14 +400,22 @@ static void name_append(const struct ctx *c, int i, struct buf *o)
 /* A name's value in a fixed buffer (truncated), for comparisons. */
 static void name_lower(const struct ctx *c, int i, char *dst, size_t cap)
 {
-    struct buf b;
-    buf_init(&b);
-    name_append(c, i, &b);
-    size_t n = b.len < cap - 1 ? b.len : cap - 1;
-    if (b.data)
-        memcpy(dst, b.data, n);
-    dst[n] = 0;
-    buf_free(&b);
+    const char *s = c->q + c->t[i].off;
+    size_t n = c->t[i].len, d = 0, qt = c->t[i].type == T_QIDENT;
+    for (size_t k = qt; k + qt < n && d + 1 < cap; k++) {
+        dst[d++] = qt ? s[k] : (char)lower((unsigned char)s[k]);
+        if (qt && s[k] == s[0] && s[0] != '[')
+            k++;
+    }
+    dst[d] = 0;
+}
+
+static int buf_check(struct ctx *c, const struct buf *b)
+{
+    if (buf_ok(b))
+        return 0;
+    c->oom = 1;
+    return -1;
 }
 
 static char *steal_str(struct ctx *c, struct buf *b)
@@ -494,14 +502,23 @@ static void put(struct buf *o, const char *p, size_t n)
 /* Emit tokens [a, b) with their edits; comments become one space. */
 static void emit(const struct ctx *c, int a, int b, struct buf *o)
 {
+    int pending = 0; /* a gap before deleted tokens, owed as one space */
     for (int i = a; i < b; i++) {
         const struct tok *t = &c->t[i];
         const struct edit *rep = NULL;
         int nafter = 0;
-        if (i > a && !(t->flags & F_DEL)) {
-            size_t pe = (size_t)c->t[i - 1].off + c->t[i - 1].len;
-            if (t->off > pe)
-                put(o, t->flags & F_CMT ? " " : c->q + pe, t->flags & F_CMT ? 1 : t->off - pe);
+        size_t pe = (size_t)c->t[i > a ? i - 1 : i].off + c->t[i > a ? i - 1 : i].len;
+        if (i > a && t->off > pe && (t->flags & F_DEL)) {
+            pending = 1;
+        } else if (i > a && t->off > pe) {
+            put(o, t->flags & F_CMT ? " " : c->q + pe, t->flags & F_CMT ? 1 : t->off - pe);
+            pending = 0;
+        }
+        if (pending && (t->ed >= 0 || !(t->flags & F_DEL))) {
+            char nx = t->ed >= 0 ? c->arena.data[c->ed[t->ed].off] : c->q[t->off];
+            if (o->len && !strchr("([", o->data[o->len - 1]) && !strchr(")],;", nx))
+                put(o, " ", 1);
+            pending = 0;
         }
         for (int e = t->ed; e >= 0; e = c->ed[e].next) {
             if (c->ed[e].kind == E_BEFORE)
@@ -692,7 +709,7 @@ static int bool_val(struct ctx *c, int i, const char *what, int *dst)
         *dst = 1;
         return 0;
     }
-    if (val_text(c, i, &b)) {
+    if (val_text(c, i, &b) || buf_check(c, &b)) {
         buf_free(&b);
         return -1;
     }
@@ -784,7 +801,7 @@ static int cast(struct ctx *c, int a, int *ip)
         s = c->t[j].match;
     } else if (is_lit(c, j)) {
         s = j;
-    } else if (is_name(c, j)) {
+    } else if (is_name(c, j) && !kw(c, j, NONFUNC)) {
         s = name_start(c, a, j);
     } else {
         return syntax(c, i);
@@ -998,7 +1015,9 @@ static void coldef(struct ctx *c, int s, int e, int tpk)
             int g = k + 1;
             g += kw(c, g, "always") ? 1 : kw(c, g, "by") && kw(c, g + 1, "default") ? 2 : 0;
             if (g > k + 1 && kw(c, g, "as") && kw(c, g + 1, "identity")) {
-                g = skip_tok(c, g + 2);
+                g += 2;
+                if (op(c, g, "("))
+                    g = skip_tok(c, g);
                 del(c, k, g);
                 identity = 1;
                 k = g;
@@ -1767,6 +1786,8 @@ static int copy_char(struct ctx *c, int i, const char *what, int *dst)
     struct buf b;
     buf_init(&b);
     int rc = str_val(c, i, &b);
+    if (rc == 0)
+        rc = buf_check(c, &b);
     if (rc == 0 && b.len != 1)
         rc = fail(c, "0A000", "COPY %s must be a single one-byte character", what);
     if (rc == 0)
@@ -1775,14 +1796,21 @@ static int copy_char(struct ctx *c, int i, const char *what, int *dst)
     return rc;
 }
 
+#define UNSUPPORTED_COPY "force_quote|force_not_null|force_null|default|on_error|log_verbosity|reject_limit|oids|force"
+
 /* Apply option name (token ni, lower-cased nm) with value token vi (-1: none). */
 static int copy_opt(struct ctx *c, struct copyopt *o, const char *nm, int vi)
 {
     static const char *const names[] = {"format", "delimiter", "null", "header", "quote", "escape", "freeze", "encoding", "binary", "csv"};
     size_t k, n = strlen(nm);
     int bit, dummy;
-    if (word_in(nm, n, "force_quote|force_not_null|force_null|default|on_error|log_verbosity|reject_limit|oids|force"))
-        return fail(c, "0A000", "COPY option %s is not supported", nm);
+    if (word_in(nm, n, UNSUPPORTED_COPY)) {
+        char up[24];
+        for (k = 0; k <= n && k < sizeof up; k++)
+            up[k] = (char)(nm[k] >= 'a' && nm[k] <= 'z' ? nm[k] - 32 : nm[k]);
+        up[sizeof up - 1] = 0;
+        return fail(c, "0A000", "COPY option %s is not supported", up);
+    }
     for (k = 0; k < ARRAY_LEN(names) && strcmp(names[k], nm); k++)
         ;
     if (k == ARRAY_LEN(names))
@@ -1801,7 +1829,7 @@ static int copy_opt(struct ctx *c, struct copyopt *o, const char *nm, int vi)
         char v[16] = "";
         struct buf b;
         buf_init(&b);
-        if (val_text(c, vi, &b)) {
+        if (val_text(c, vi, &b) || buf_check(c, &b)) {
             buf_free(&b);
             return -1;
         }
@@ -1839,10 +1867,12 @@ static int copy_options(struct ctx *c, int i, struct copyopt *o)
         for (int s = i + 1; s < m;) {
             int e = s;
             while (e < m && !op(c, e, ","))
-                e++;
-            if (!is_name(c, s) || e > s + 2)
-                return syntax(c, e > s + 2 ? s + 2 : s);
+                e = skip_tok(c, e);
+            if (!is_name(c, s))
+                return syntax(c, s);
             name_lower(c, s, nm, sizeof nm);
+            if (e > s + 2 && !word_in(nm, strlen(nm), UNSUPPORTED_COPY))
+                return syntax(c, s + 2);
             if (copy_opt(c, o, nm, e == s + 2 ? s + 1 : -1))
                 return -1;
             s = e + 1;
@@ -1875,9 +1905,9 @@ static int copy_finish(struct ctx *c, struct copyopt *o)
     struct sql_copy *cp = &c->out->copy;
     int csv = o->format == SQL_COPY_CSV;
     cp->format = (enum sql_copy_format)o->format;
-    if (o->format == SQL_COPY_BINARY && (o->delim >= 0 || o->null_set || o->header))
+    if (o->format == SQL_COPY_BINARY && (o->seen & (2 | 4 | 8)))
         return fail(c, "42601", "cannot specify %s in BINARY mode",
-                    o->delim >= 0 ? "DELIMITER" : o->null_set ? "NULL" : "HEADER");
+                    o->seen & 2 ? "DELIMITER" : o->seen & 4 ? "NULL" : "HEADER");
     if (!csv && (o->quote >= 0 || o->escape >= 0))
         return fail(c, "0A000", "COPY %s available only in CSV mode", o->quote >= 0 ? "quote" : "escape");
     cp->delimiter = (char)(o->delim >= 0 ? o->delim : csv ? ',' : '\t');
@@ -2098,12 +2128,12 @@ static int tokenize(struct ctx *c, size_t len)
         p = e;
     }
     c->end = c->nt;
-    c->has_create = kw(c, 0, "create");
+    int trig = kw(c, 0, "create") && (kw(c, 1, "trigger") || (kw(c, 1, "temp|temporary") && kw(c, 2, "trigger")));
     int *stk = util_malloc(((size_t)c->nt + 1) * sizeof *stk);
     if (!stk)
         return c->oom = 1, -1;
     for (int i = 0; i < c->nt; i++) {
-        if (op(c, i, "(") || kw(c, i, "case") || (c->has_create && kw(c, i, "begin"))) {
+        if (op(c, i, "(") || kw(c, i, "case") || (trig && kw(c, i, "begin"))) {
             stk[sp++] = i;
         } else if (sp && (op(c, i, ")") ? op(c, stk[sp - 1], "(") : kw(c, i, "end") && !op(c, stk[sp - 1], "("))) {
             c->t[i].match = stk[--sp];
@@ -2111,6 +2141,9 @@ static int tokenize(struct ctx *c, size_t len)
         }
     }
     util_free(stk);
+    for (int i = 0; i < c->nt; i++)
+        if ((op(c, i, "(") || op(c, i, ")")) && c->t[i].match < 0)
+            return syntax(c, op(c, i, "(") ? c->nt : i);
     return 0;
 }
 
@@ -2148,8 +2181,10 @@ int sql_translate(const char *stmt, size_t len, struct sql_stmt *out, char sqlst
         rc = fail(&c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
     else if ((rc = tokenize(&c, len)) == 0 && c.nt > 0)
         rc = dispatch(&c);
-    if (c.oom)
+    if (c.oom) {
+        sqlstate[0] = 0; /* whatever else went wrong, it was for lack of memory */
         rc = fail(&c, "53200", "out of memory");
+    }
     else if (rc && !sqlstate[0])
         rc = fail(&c, "XX000", "internal error translating statement");
     util_free(c.t);

@@ -360,6 +360,21 @@ static int numeric_syntax(const char *s, size_t len)
     return i == len;
 }
 
+/* Does v fit the integer type oid (int2, int4, int8 or oid)? */
+static int int_fits(uint32_t oid, int64_t v)
+{
+    switch (oid) {
+    case SQL_OID_INT2:
+        return v >= INT16_MIN && v <= INT16_MAX;
+    case SQL_OID_INT4:
+        return v >= INT32_MIN && v <= INT32_MAX;
+    case SQL_OID_OID:
+        return v >= 0 && v <= (int64_t)UINT32_MAX;
+    default:
+        return 1;
+    }
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -633,12 +648,7 @@ static int put_binary(struct buf *out, sqlite3_stmt *st, int col, int type, uint
         int64_t v;
         if (column_int(st, col, type, oid, &v, sqlstate, err, errcap))
             return -1;
-        int64_t lo = oid == SQL_OID_INT2 ? INT16_MIN : oid == SQL_OID_INT4 ? INT32_MIN : oid == SQL_OID_OID ? 0 : INT64_MIN;
-        int64_t hi = oid == SQL_OID_INT2   ? INT16_MAX
-                     : oid == SQL_OID_INT4 ? INT32_MAX
-                     : oid == SQL_OID_OID  ? (int64_t)UINT32_MAX
-                                           : INT64_MAX;
-        if (v < lo || v > hi)
+        if (!int_fits(oid, v))
             return fail(sqlstate, err, errcap, "22003:value out of range for type %s", sql_oid_name(oid));
         if (oid == SQL_OID_INT2)
             buf_put_u16(out, (uint16_t)v);
@@ -806,11 +816,7 @@ static int bind_text_format(sqlite3_stmt *st, int idx, uint32_t oid, const char 
         if (rc == -1)
             return fail(sqlstate, err, errcap, "22P02:invalid input syntax for type %s: \"%.*s\"", type_label(oid),
                         shown(len), data);
-        if (rc == 0 && oid == SQL_OID_INT2 && (v < INT16_MIN || v > INT16_MAX))
-            rc = -2;
-        if (rc == 0 && oid == SQL_OID_INT4 && (v < INT32_MIN || v > INT32_MAX))
-            rc = -2;
-        if (rc == 0 && oid == SQL_OID_OID && (v < 0 || v > (int64_t)UINT32_MAX))
+        if (rc == 0 && !int_fits(oid, v))
             rc = -2;
         if (rc == -2)
             return fail(sqlstate, err, errcap, "22003:value \"%.*s\" is out of range for type %s", shown(len), data,

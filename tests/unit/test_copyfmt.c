@@ -226,7 +226,7 @@ static const char *fixture = "CREATE TABLE t(id INTEGER, b BOOLEAN, r REAL, f FL
                              "INSERT INTO t VALUES (1, 1, 0.1, 0.1, 1e20, 'plain', x'00ff');"
                              "INSERT INTO t VALUES (2, 0, 1.0, 3, 2.5, 'tab\there\nnl\\bs\rcr', '');"
                              "INSERT INTO t VALUES (3, NULL, -0.25, NULL, NULL, '', NULL);"
-                             "INSERT INTO t VALUES (4, 'yes', 1e300, NULL, 7, 'q\"uo,te', x'');"
+                             "INSERT INTO t VALUES (4, 'yes', 1e22, NULL, 7, 'q\"uo,te', x'');"
                              "INSERT INTO t VALUES (5, NULL, NULL, NULL, NULL, '\\N', NULL);";
 
 static void test_format_text(void **state)
@@ -239,7 +239,7 @@ static void test_format_text(void **state)
                 "1\tt\t0.1\t0.1\t100000000000000000000\tplain\t\\\\x00ff\n"
                 "2\tf\t1\t3\t2.5\ttab\\there\\nnl\\\\bs\\rcr\t\\\\x\n"
                 "3\t\\N\t-0.25\t\\N\t\\N\t\t\\N\n"
-                "4\tt\t1e+300\t\\N\t7\tq\"uo,te\t\\\\x\n"
+                "4\tt\t1e+22\t\\N\t7\tq\"uo,te\t\\\\x\n"
                 "5\t\\N\t\\N\t\\N\t\\N\t\\\\N\t\\N\n");
     /* a custom delimiter is escaped; control characters become escapes */
     c.delimiter = '|';
@@ -264,7 +264,7 @@ static void test_format_csv(void **state)
                 "1,t,0.1,0.1,100000000000000000000,plain,\\x00ff\n"
                 "2,f,1,3,2.5,\"tab\there\nnl\\bs\rcr\",\\x\n"
                 "3,,-0.25,,,\"\",\n"
-                "4,t,1e+300,,7,\"q\"\"uo,te\",\\x\n"
+                "4,t,1e+22,,7,\"q\"\"uo,te\",\\x\n"
                 "5,,,,,\\N,\n");
     /* a lone \. in a one-column copy is quoted so it is not the end marker */
     expect_rows(db, &c, "SELECT '\\.'", 0, "\"\\.\"\n");

@@ -571,7 +571,8 @@ static void test_field_binary(void **state)
     expect_bin(db, "SELECT 0", SQL_OID_BOOL, "\x00", 1);
     expect_bin(db, "SELECT 'f'", SQL_OID_BOOL, "\x00", 1);
     expect_bin(db, "SELECT 'Yes'", SQL_OID_BOOL, "\x01", 1);
-    expect_field_error(db, "SELECT 'maybe'", SQL_OID_BOOL, 1, "22P02", "invalid input syntax for type boolean: \"maybe\"");
+    expect_field_error(db, "SELECT 'maybe'", SQL_OID_BOOL, 1, "22P02",
+                       "invalid input syntax for type boolean: \"maybe\"");
     expect_bin(db, "SELECT 5", SQL_OID_INT2, "\x00\x05", 2);
     expect_bin(db, "SELECT -2", SQL_OID_INT2, "\xff\xfe", 2);
     expect_field_error(db, "SELECT 40000", SQL_OID_INT2, 1, "22003", "value out of range for type int2");
