@@ -29,6 +29,8 @@ static const struct setting settings[] = {
       "directory for the unix socket .s.PGSQL.PORT (default: data dir; empty: off)"),
     S("log_file", K_STR, log_file, "", 1, "log file (default: stderr)"),
     S("log_level", K_STR, log_level, "info", 1, "debug, info, warn or error"),
+    S("auth_method", K_STR, auth_method, "scram-sha-256", 1,
+      "scram-sha-256, or trust (no password: for benchmarks on loopback only)"),
     S("max_connections", K_INT, max_connections, "10000", 1, "maximum client connections"),
     S("workers", K_INT, workers, "4", 0, "executor threads"),
     S("pool_size", K_INT, pool_size, "16", 0, "pooled SQLite connections"),
@@ -274,6 +276,11 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errcap)
     enum log_level lvl;
     if (log_parse_level(c->log_level, &lvl)) {
         snprintf(err, errcap, "invalid value for setting \"log_level\": \"%s\"", c->log_level);
+        return -1;
+    }
+    if (strcmp(c->auth_method, "scram-sha-256") != 0 && strcmp(c->auth_method, "trust") != 0) {
+        snprintf(err, errcap, "invalid value for setting \"auth_method\": \"%s\" (scram-sha-256 or trust)",
+                 c->auth_method);
         return -1;
     }
     if (c->workers < 1 || c->workers > 256 || c->pool_size < 1 || c->pool_size > 4096 || c->io_threads < 1 ||

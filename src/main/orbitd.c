@@ -167,6 +167,9 @@ int main(int argc, char **argv)
     log_info("ready", "listen=%s unix_socket_dir=%s pid=%d workers=%lld pool_size=%lld io_threads=%lld",
              cfg.listen, *cfg.unix_socket_dir ? cfg.unix_socket_dir : "off", (int)getpid(), (long long)cfg.workers,
              (long long)cfg.pool_size, (long long)cfg.io_threads);
+    if (strcmp(cfg.auth_method, "trust") == 0)
+        log_warn("auth_trust", "msg=\"auth_method = trust: any client that can reach %s logs in without a password\"",
+                 cfg.listen);
     rc = net_run(&srv);
     exe_pool_free(srv.pool);
     sec_roles_free(srv.roles);

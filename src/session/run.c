@@ -480,7 +480,10 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         pgw_command_complete(&s->out, "DISCARD ALL");
         return 0;
     case SQL_K_NOOP:
-        pgw_command_complete(&s->out, st->tag);
+        if (!st->tag[0])
+            pgw_empty_query(&s->out);
+        else
+            pgw_command_complete(&s->out, st->tag);
         return 0;
     case SQL_K_QUERY:
         break;

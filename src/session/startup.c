@@ -209,6 +209,8 @@ static int apply_startup_options(struct session *s, const char *opts)
     return 0;
 }
 
+static void auth_done(struct session *s);
+
 static void handle_startup(struct session *s, const char *p, size_t len)
 {
     struct pgw_startup su;
@@ -297,11 +299,26 @@ static void handle_startup(struct session *s, const char *p, size_t len)
             verifier = role.verifier;
         s->superuser = (uint8_t)role.superuser;
     }
-    s->scram = sec_scram_new(user, verifier, s->srv->mock_key);
-    if (verifier)
-        sec_role_clear(&role);
-    else if (role.name)
-        sec_role_clear(&role);
+    int trust = strcmp(s->srv->cfg->auth_method, "trust") == 0;
+    int known = role.name && role.login;
+    if (!trust)
+        s->scram = sec_scram_new(user, verifier, s->srv->mock_key);
+    sec_role_clear(&role);
+    if (trust) {
+        if (!known) {
+            buf_free(&b);
+            snprintf(err, sizeof err, "role \"%s\" does not exist", user);
+            ses_fatal(s, "28000", err);
+            return;
+        }
+        if (strcmp(db, "orbit") != 0) {
+            util_free(s->app_name);
+            s->app_name = util_strdup(db);
+        }
+        send_now(s, &b);
+        auth_done(s);
+        return;
+    }
     if (!s->scram) {
         buf_free(&b);
         ses_fatal(s, "53200", "out of memory");

@@ -1,18 +1,13 @@
 /* sql/compat.c: PostgreSQL-dialect query strings -> statements SQLite runs.
  * One tokenizer drives splitting and translation; every rewrite is an edit
  * attached to a token, so text inside quotes and comments is never touched. */
-#include "sql.h"
+#include "compat_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
-#include <strings.h>
 
 #define MAX_STMT_LEN ((size_t)1 << 30)
 
-enum { T_SPACE = 1, T_COMMENT, T_IDENT, T_QIDENT, T_STRING, T_ESTRING, T_DOLLAR, T_NUMBER, T_PARAM, T_OP };
-enum { F_CMT = 1, F_DEL = 2 };        /* token flags: comment in the gap before it; deleted */
-enum { E_BEFORE, E_REPLACE, E_AFTER }; /* edit kinds */
 enum { TY_INT, TY_REAL, TY_NUM, TY_TEXT, TY_BLOB, TY_BOOL };
 static const char *const ty_name[] = {"INTEGER", "REAL", "NUMERIC", "TEXT", "BLOB", "BOOL"};
 
@@ -21,43 +16,36 @@ static const char *const ty_name[] = {"INTEGER", "REAL", "NUMERIC", "TEXT", "BLO
 enum { S_START, S_NORMAL, S_EXPLAIN, S_CREATE, S_THEAD, S_TBODY, S_TSEMI, S_TEND };
 enum { C_WS, C_SEMI, C_OTHER, C_EXPLAIN, C_CREATE, C_TEMP, C_TRIGGER, C_BEGIN, C_END };
 
-struct tok {
-    uint32_t off, len;
-    int32_t match; /* matching ( ) or CASE/BEGIN ... END, -1 if none */
-    int32_t ed;    /* head of this token's edit list (newest first), -1 */
-    uint8_t type, flags;
-};
-
-struct edit {
-    int32_t next;
-    uint8_t kind;
-    uint32_t off, len; /* text in ctx.arena */
-};
-
-struct ctx {
-    const char *q;
-    struct tok *t;
-    int nt, tcap, end; /* end: helpers look at tokens < end */
-    struct edit *ed;
-    int ned, edcap;
-    struct buf arena;
-    int oom;
-    int cast_end, cast_start; /* last cast rewritten: its last type token, its start */
-    struct sql_stmt *out;
-    char *state, *err;
-    size_t errcap;
-};
-
 /* ---- characters and tokens ------------------------------------------------ */
 
-static int is_digit(int ch) { return ch >= '0' && ch <= '9'; }
-static int is_alpha(int ch) { return (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'; }
-static int is_xdigit(int ch) { return is_digit(ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f'); }
-static int id_start(int ch) { return is_alpha(ch) || ch == '_' || ch >= 0x80; }
-static int id_char(int ch) { return id_start(ch) || is_digit(ch) || ch == '$'; }
-static int is_space(int ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); }
-static int lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
-static int hexval(int ch) { return is_digit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10; }
+static int is_digit(int ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+static int is_alpha(int ch)
+{
+    return (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z';
+}
+static int is_xdigit(int ch)
+{
+    return is_digit(ch) || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+}
+static int id_start(int ch)
+{
+    return is_alpha(ch) || ch == '_' || ch >= 0x80;
+}
+static int id_char(int ch)
+{
+    return id_start(ch) || is_digit(ch) || ch == '$';
+}
+static int is_space(int ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+static int hexval(int ch)
+{
+    return is_digit(ch) ? ch - '0' : (ch | 0x20) - 'a' + 10;
+}
 
 /* i is just past an opening quote; returns the index past the closing
  * one, or 0 when unterminated. dbl: a doubled quote is an escape; bs:
@@ -188,20 +176,6 @@ static int lex(const char *q, size_t len, size_t p, size_t *endp, const char **m
     return type;
 }
 
-/* Is the n-byte word w (case-insensitively) one of the '|'-separated words? */
-static int word_in(const char *w, size_t n, const char *list)
-{
-    for (const char *p = list;;) {
-        const char *e = strchr(p, '|');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == n && strncasecmp(w, p, n) == 0)
-            return 1;
-        if (!e)
-            return 0;
-        p = e + 1;
-    }
-}
-
 static int split_class(const char *q, size_t off, size_t len, int type)
 {
     if (type == T_SPACE || type == T_COMMENT)
@@ -227,15 +201,9 @@ static int split_step(int *st, int cls)
         return 1;
     }
     switch (*st) {
-    case S_START:
-        *st = cls == C_EXPLAIN ? S_EXPLAIN : cls == C_CREATE ? S_CREATE : S_NORMAL;
-        break;
-    case S_EXPLAIN:
-        *st = cls == C_CREATE ? S_CREATE : (cls == C_OTHER || cls == C_BEGIN) ? S_EXPLAIN : S_NORMAL;
-        break;
-    case S_CREATE:
-        *st = cls == C_TEMP ? S_CREATE : cls == C_TRIGGER ? S_THEAD : S_NORMAL;
-        break;
+    case S_START: *st = cls == C_EXPLAIN ? S_EXPLAIN : cls == C_CREATE ? S_CREATE : S_NORMAL; break;
+    case S_EXPLAIN: *st = cls == C_CREATE ? S_CREATE : (cls == C_OTHER || cls == C_BEGIN) ? S_EXPLAIN : S_NORMAL; break;
+    case S_CREATE: *st = cls == C_TEMP ? S_CREATE : cls == C_TRIGGER ? S_THEAD : S_NORMAL; break;
     case S_THEAD:
         if (cls == C_BEGIN)
             *st = S_TBODY;
@@ -244,12 +212,8 @@ static int split_step(int *st, int cls)
         if (cls == C_SEMI)
             *st = S_TSEMI;
         break;
-    case S_TSEMI:
-        *st = cls == C_SEMI ? S_TSEMI : cls == C_END ? S_TEND : S_TBODY;
-        break;
-    case S_TEND:
-        *st = S_TBODY;
-        break;
+    case S_TSEMI: *st = cls == C_SEMI ? S_TSEMI : cls == C_END ? S_TEND : S_TBODY; break;
+    case S_TEND: *st = S_TBODY; break;
     }
     return 0;
 }
@@ -311,8 +275,7 @@ oom:
 
 /* ---- translation context helpers ------------------------------------------ */
 
-static int fail(struct ctx *c, const char *code, const char *fmt, ...) PRINTF_LIKE(3, 4);
-static int fail(struct ctx *c, const char *code, const char *fmt, ...)
+int cpt_fail(struct ctx *c, const char *code, const char *fmt, ...)
 {
     if (c->state[0])
         return -1; /* keep the first error */
@@ -327,35 +290,19 @@ static int fail(struct ctx *c, const char *code, const char *fmt, ...)
     return -1;
 }
 
-static int syntax(struct ctx *c, int i)
+int cpt_syntax(struct ctx *c, int i)
 {
     if (i < 0 || i >= c->end)
-        return fail(c, "42601", "syntax error at end of input");
-    char near[44];
+        return cpt_fail(c, "42601", "syntax error at end of input");
+    char near[48];
+    const unsigned char *s = (const unsigned char *)c->q + c->t[i].off;
     size_t n = c->t[i].len < 40 ? c->t[i].len : 40;
-    for (size_t k = 0; k < n; k++) {
-        unsigned char ch = (unsigned char)c->q[c->t[i].off + k];
-        near[k] = ch >= 0x20 && ch < 0x7f && ch != '"' ? (char)ch : '?';
-    }
-    memcpy(near + n, c->t[i].len > 40 ? "..." : "", c->t[i].len > 40 ? 4 : 1);
-    return fail(c, "42601", "syntax error at or near \"%s\"", near);
-}
-
-static int kw(const struct ctx *c, int i, const char *list)
-{
-    return i >= 0 && i < c->end && c->t[i].type == T_IDENT && word_in(c->q + c->t[i].off, c->t[i].len, list);
-}
-
-static int op(const struct ctx *c, int i, const char *s)
-{
-    size_t n = strlen(s);
-    return i >= 0 && i < c->end && c->t[i].type == T_OP && c->t[i].len == n &&
-           memcmp(c->q + c->t[i].off, s, n) == 0;
-}
-
-static int is_name(const struct ctx *c, int i)
-{
-    return i >= 0 && i < c->end && (c->t[i].type == T_IDENT || c->t[i].type == T_QIDENT);
+    while (n < c->t[i].len && n > 0 && (s[n] & 0xC0) == 0x80)
+        n--; /* do not cut a UTF-8 sequence */
+    for (size_t k = 0; k < n; k++)
+        near[k] = s[k] < 0x20 || s[k] == 0x7f ? '?' : (char)s[k];
+    memcpy(near + n, n < c->t[i].len ? "..." : "", n < c->t[i].len ? 4 : 1);
+    return cpt_fail(c, "42601", "syntax error at or near \"%s\"", near);
 }
 
 static int is_lit(const struct ctx *c, int i)
@@ -364,24 +311,8 @@ static int is_lit(const struct ctx *c, int i)
     return ty == T_STRING || ty == T_ESTRING || ty == T_DOLLAR || ty == T_NUMBER || ty == T_PARAM;
 }
 
-/* Past a token, jumping over a whole ( ... ) group. */
-static int skip_tok(const struct ctx *c, int i)
-{
-    return op(c, i, "(") && c->t[i].match > i ? c->t[i].match + 1 : i + 1;
-}
-
-/* Past a possibly dotted name a.b.c (i itself when there is none). */
-static int skip_name(const struct ctx *c, int i)
-{
-    if (!is_name(c, i))
-        return i;
-    for (i++; op(c, i, ".") && is_name(c, i + 1);)
-        i += 2;
-    return i;
-}
-
 /* Append a name's value: unquoted lower-cased, quoted ones unescaped. */
-static void name_append(const struct ctx *c, int i, struct buf *o)
+void cpt_name_append(const struct ctx *c, int i, struct buf *o)
 {
     const char *s = c->q + c->t[i].off;
     size_t n = c->t[i].len;
@@ -398,7 +329,7 @@ static void name_append(const struct ctx *c, int i, struct buf *o)
 }
 
 /* A name's value in a fixed buffer (truncated), for comparisons. */
-static void name_lower(const struct ctx *c, int i, char *dst, size_t cap)
+void cpt_name_lower(const struct ctx *c, int i, char *dst, size_t cap)
 {
     const char *s = c->q + c->t[i].off;
     size_t n = c->t[i].len, d = 0, qt = c->t[i].type == T_QIDENT;
@@ -410,7 +341,7 @@ static void name_lower(const struct ctx *c, int i, char *dst, size_t cap)
     dst[d] = 0;
 }
 
-static int buf_check(struct ctx *c, const struct buf *b)
+int cpt_buf_check(struct ctx *c, const struct buf *b)
 {
     if (buf_ok(b))
         return 0;
@@ -418,7 +349,7 @@ static int buf_check(struct ctx *c, const struct buf *b)
     return -1;
 }
 
-static char *steal_str(struct ctx *c, struct buf *b)
+char *cpt_steal_str(struct ctx *c, struct buf *b)
 {
     buf_putc(b, 0);
     if (!buf_ok(b)) {
@@ -429,7 +360,7 @@ static char *steal_str(struct ctx *c, struct buf *b)
     return buf_steal(b, NULL);
 }
 
-static void set_str(struct ctx *c, char **dst, const char *s)
+void cpt_set_str(struct ctx *c, char **dst, const char *s)
 {
     util_free(*dst);
     if (!(*dst = util_strdup(s)))
@@ -437,7 +368,7 @@ static void set_str(struct ctx *c, char **dst, const char *s)
 }
 
 /* tag = prefix, then " " and token i upper-cased when i is an identifier. */
-static void set_tag(struct ctx *c, const char *prefix, int i)
+void cpt_set_tag(struct ctx *c, const char *prefix, int i)
 {
     char *tg = c->out->tag;
     size_t cap = sizeof c->out->tag, n;
@@ -475,18 +406,27 @@ static void add_edit(struct ctx *c, int i, int kind, const char *s, size_t n)
     c->t[i].ed = c->ned++;
 }
 
-static void replace(struct ctx *c, int i, const char *s) { add_edit(c, i, E_REPLACE, s, strlen(s)); }
-static void before(struct ctx *c, int i, const char *s) { add_edit(c, i, E_BEFORE, s, strlen(s)); }
-static void after(struct ctx *c, int i, const char *s) { add_edit(c, i, E_AFTER, s, strlen(s)); }
+void cpt_replace(struct ctx *c, int i, const char *s)
+{
+    add_edit(c, i, E_REPLACE, s, strlen(s));
+}
+static void before(struct ctx *c, int i, const char *s)
+{
+    add_edit(c, i, E_BEFORE, s, strlen(s));
+}
+static void after(struct ctx *c, int i, const char *s)
+{
+    add_edit(c, i, E_AFTER, s, strlen(s));
+}
 
-static void del(struct ctx *c, int a, int b)
+void cpt_del(struct ctx *c, int a, int b)
 {
     for (; a < b && a < c->nt; a++)
         c->t[a].flags |= F_DEL;
 }
 
 /* Append output text, keeping tokens that became adjacent apart. */
-static void put(struct buf *o, const char *p, size_t n)
+void cpt_put(struct buf *o, const char *p, size_t n)
 {
     if (!n)
         return;
@@ -500,7 +440,7 @@ static void put(struct buf *o, const char *p, size_t n)
 }
 
 /* Emit tokens [a, b) with their edits; comments become one space. */
-static void emit(const struct ctx *c, int a, int b, struct buf *o)
+void cpt_emit(const struct ctx *c, int a, int b, struct buf *o)
 {
     int pending = 0; /* a gap before deleted tokens, owed as one space */
     for (int i = a; i < b; i++) {
@@ -508,43 +448,43 @@ static void emit(const struct ctx *c, int a, int b, struct buf *o)
         const struct edit *rep = NULL;
         int nafter = 0;
         size_t pe = (size_t)c->t[i > a ? i - 1 : i].off + c->t[i > a ? i - 1 : i].len;
-        if (i > a && t->off > pe && (t->flags & F_DEL)) {
+        if (i > a && t->off > pe && ((t->flags | c->t[i - 1].flags) & F_DEL)) {
             pending = 1;
         } else if (i > a && t->off > pe) {
-            put(o, t->flags & F_CMT ? " " : c->q + pe, t->flags & F_CMT ? 1 : t->off - pe);
+            cpt_put(o, t->flags & F_CMT ? " " : c->q + pe, t->flags & F_CMT ? 1 : t->off - pe);
             pending = 0;
         }
         if (pending && (t->ed >= 0 || !(t->flags & F_DEL))) {
             char nx = t->ed >= 0 ? c->arena.data[c->ed[t->ed].off] : c->q[t->off];
             if (o->len && !strchr("([", o->data[o->len - 1]) && !strchr(")],;", nx))
-                put(o, " ", 1);
+                cpt_put(o, " ", 1);
             pending = 0;
         }
         for (int e = t->ed; e >= 0; e = c->ed[e].next) {
             if (c->ed[e].kind == E_BEFORE)
-                put(o, c->arena.data + c->ed[e].off, c->ed[e].len);
+                cpt_put(o, c->arena.data + c->ed[e].off, c->ed[e].len);
             else if (c->ed[e].kind == E_REPLACE && !rep)
                 rep = &c->ed[e];
             else if (c->ed[e].kind == E_AFTER)
                 nafter++;
         }
         if (!(t->flags & F_DEL))
-            put(o, rep ? c->arena.data + rep->off : c->q + t->off, rep ? rep->len : t->len);
+            cpt_put(o, rep ? c->arena.data + rep->off : c->q + t->off, rep ? rep->len : t->len);
         for (int k = nafter - 1; k >= 0; k--) { /* oldest first */
             int seen = 0;
             for (int e = t->ed; e >= 0; e = c->ed[e].next)
                 if (c->ed[e].kind == E_AFTER && seen++ == k)
-                    put(o, c->arena.data + c->ed[e].off, c->ed[e].len);
+                    cpt_put(o, c->arena.data + c->ed[e].off, c->ed[e].len);
         }
     }
 }
 
-static char *emit_str(struct ctx *c, int a, int b)
+char *cpt_emit_str(struct ctx *c, int a, int b)
 {
     struct buf o;
     buf_init(&o);
-    emit(c, a, b, &o);
-    return steal_str(c, &o);
+    cpt_emit(c, a, b, &o);
+    return cpt_steal_str(c, &o);
 }
 
 /* ---- literals ---------------------------------------------------------------- */
@@ -624,9 +564,9 @@ static int decode_e(struct ctx *c, const char *s, size_t n, struct buf *o)
                 v = lo >= 0xDC00 && lo <= 0xDFFF ? 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00) : -1;
             }
             if (v < 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-                return fail(c, "22025", "invalid Unicode escape value");
+                return cpt_fail(c, "22025", "invalid Unicode escape value");
             if (v == 0)
-                return fail(c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
+                return cpt_fail(c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
             put_utf8(o, (uint32_t)v);
             k = p - 1;
             continue;
@@ -642,17 +582,17 @@ static int decode_e(struct ctx *c, const char *s, size_t n, struct buf *o)
             }
         }
         if (v == 0)
-            return fail(c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
+            return cpt_fail(c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
         buf_putc(o, (char)v);
     }
     return 0;
 }
 
 /* The value of a string literal token ('..', E'..', $$..$$) into o. */
-static int str_val(struct ctx *c, int i, struct buf *o)
+int cpt_str_val(struct ctx *c, int i, struct buf *o)
 {
     if (i >= c->end)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     const char *s = c->q + c->t[i].off;
     size_t n = c->t[i].len;
     if (c->t[i].type == T_STRING && s[0] == '\'') {
@@ -670,7 +610,7 @@ static int str_val(struct ctx *c, int i, struct buf *o)
         buf_append(o, s + tl, n - 2 * tl);
         return 0;
     }
-    return syntax(c, i);
+    return cpt_syntax(c, i);
 }
 
 static void put_literal(struct buf *o, const char *s, size_t n)
@@ -686,21 +626,21 @@ static void put_literal(struct buf *o, const char *s, size_t n)
 
 /* A value as PostgreSQL takes it in SET or COPY options: a literal's
  * text, a number as written, an identifier (lower-cased unless quoted). */
-static int val_text(struct ctx *c, int i, struct buf *o)
+int cpt_val_text(struct ctx *c, int i, struct buf *o)
 {
     if (is_name(c, i)) {
-        name_append(c, i, o);
+        cpt_name_append(c, i, o);
         return 0;
     }
     if (i < c->end && c->t[i].type == T_NUMBER) {
         buf_append(o, c->q + c->t[i].off, c->t[i].len);
         return 0;
     }
-    return str_val(c, i, o);
+    return cpt_str_val(c, i, o);
 }
 
 /* A Boolean option value at token i (-1: none given, meaning true). */
-static int bool_val(struct ctx *c, int i, const char *what, int *dst)
+int cpt_bool_val(struct ctx *c, int i, const char *what, int *dst)
 {
     char v[8] = "";
     struct buf b;
@@ -709,7 +649,7 @@ static int bool_val(struct ctx *c, int i, const char *what, int *dst)
         *dst = 1;
         return 0;
     }
-    if (val_text(c, i, &b) || buf_check(c, &b)) {
+    if (cpt_val_text(c, i, &b) || cpt_buf_check(c, &b)) {
         buf_free(&b);
         return -1;
     }
@@ -721,9 +661,9 @@ static int bool_val(struct ctx *c, int i, const char *what, int *dst)
     else if (word_in(v, strlen(v), "false|off|0|no|f|n"))
         *dst = 0;
     else if (!strcmp(what, "HEADER") && word_in(v, strlen(v), "match"))
-        return fail(c, "0A000", "COPY HEADER MATCH is not supported");
+        return cpt_fail(c, "0A000", "COPY HEADER MATCH is not supported");
     else
-        return fail(c, "22023", "%s requires a Boolean value", what);
+        return cpt_fail(c, "22023", "%s requires a Boolean value", what);
     return 0;
 }
 
@@ -739,10 +679,11 @@ static int parse_type(const struct ctx *c, int i, int end, int *next)
         i += 2;
     if (i >= end || !is_name(c, i) || c->q[c->t[i].off] == '[')
         return -1;
-    name_lower(c, i, nm, sizeof nm);
+    cpt_name_lower(c, i, nm, sizeof nm);
     size_t n = strlen(nm);
-    if (word_in(nm, n, "int|int2|int4|int8|integer|smallint|bigint|smallserial|serial|bigserial|serial2|serial4|"
-                       "serial8|oid"))
+    if (word_in(nm, n,
+                "int|int2|int4|int8|integer|smallint|bigint|smallserial|serial|bigserial|serial2|serial4|"
+                "serial8|oid"))
         ty = TY_INT;
     else if (word_in(nm, n, "real|float|float4|float8|double"))
         ty = TY_REAL;
@@ -761,8 +702,7 @@ static int parse_type(const struct ctx *c, int i, int end, int *next)
         i += kw(c, i + 1, "varying") ? 2 : 1;
     if (i < end && op(c, i, "(") && c->t[i].match > i && c->t[i].match < end)
         i = c->t[i].match + 1;
-    if (word_in(nm, n, "time|timestamp") && kw(c, i, "with|without") && kw(c, i + 1, "time") &&
-        kw(c, i + 2, "zone"))
+    if (word_in(nm, n, "time|timestamp") && kw(c, i, "with|without") && kw(c, i + 1, "time") && kw(c, i + 2, "zone"))
         i += 3;
     if (i < end && c->t[i].type == T_QIDENT && c->q[c->t[i].off] == '[')
         return -2;
@@ -778,9 +718,9 @@ static int name_start(const struct ctx *c, int a, int j)
     return j;
 }
 
-#define NONFUNC                                                                                            \
-    "select|where|and|or|not|in|on|as|from|values|then|else|when|case|by|returning|set|into|is|like|ilike|" \
-    "glob|between|having|limit|offset|union|intersect|except|join|using|distinct|with|all|any|some|do|"   \
+#define NONFUNC                                                                                                        \
+    "select|where|and|or|not|in|on|as|from|values|then|else|when|case|by|returning|set|into|is|like|ilike|"            \
+    "glob|between|having|limit|offset|union|intersect|except|join|using|distinct|with|all|any|some|do|"                \
     "over|filter|escape|default|check|key|references|table|return"
 
 /* expr::type at token i (the "::") -> CAST(expr AS type) / orbit_bool(expr). */
@@ -788,13 +728,13 @@ static int cast(struct ctx *c, int a, int *ip)
 {
     int i = *ip, j = i - 1, s, nx;
     if (j < a)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     if (j == c->cast_end) {
         s = c->cast_start;
     } else if (op(c, j, ")")) {
         s = c->t[j].match;
         if (s < a)
-            return syntax(c, i);
+            return cpt_syntax(c, i);
         if (s - 1 >= a && is_name(c, s - 1) && !kw(c, s - 1, NONFUNC))
             s = name_start(c, a, s - 1);
     } else if (kw(c, j, "end") && c->t[j].match >= a) {
@@ -804,18 +744,18 @@ static int cast(struct ctx *c, int a, int *ip)
     } else if (is_name(c, j) && !kw(c, j, NONFUNC)) {
         s = name_start(c, a, j);
     } else {
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     }
     int ty = parse_type(c, i + 1, c->end, &nx);
     if (ty == -2)
-        return fail(c, "0A000", "array types are not supported");
+        return cpt_fail(c, "0A000", "array types are not supported");
     if (ty < 0)
-        return syntax(c, i + 1);
+        return cpt_syntax(c, i + 1);
     char tail[24];
     snprintf(tail, sizeof tail, ty == TY_BOOL ? ")" : " AS %s)", ty_name[ty]);
     before(c, s, ty == TY_BOOL ? "orbit_bool(" : "CAST(");
-    replace(c, i, tail);
-    del(c, i + 1, nx);
+    cpt_replace(c, i, tail);
+    cpt_del(c, i + 1, nx);
     c->cast_start = s;
     c->cast_end = nx - 1;
     *ip = nx - 1;
@@ -837,11 +777,11 @@ static void explicit_cast(struct ctx *c, int i)
     if (ty < 0 || nx != m)
         return;
     if (ty == TY_BOOL) {
-        replace(c, i, "orbit_bool");
-        del(c, as, m);
+        cpt_replace(c, i, "orbit_bool");
+        cpt_del(c, as, m);
     } else {
-        replace(c, as + 1, ty_name[ty]);
-        del(c, as + 2, m);
+        cpt_replace(c, as + 1, ty_name[ty]);
+        cpt_del(c, as + 2, m);
     }
 }
 
@@ -853,12 +793,12 @@ static int param(struct ctx *c, int i)
     for (uint32_t k = 1; k < c->t[i].len && v <= 65535; k++)
         v = v * 10 + (s[k] - '0');
     if (v < 1 || v > 65535)
-        return fail(c, "42P02", "there is no parameter $%.*s", c->t[i].len > 12 ? 12 : (int)c->t[i].len - 1, s + 1);
+        return cpt_fail(c, "42P02", "there is no parameter $%.*s", c->t[i].len > 12 ? 12 : (int)c->t[i].len - 1, s + 1);
     if (v > c->out->max_param)
         c->out->max_param = (int)v;
     char tmp[16];
     snprintf(tmp, sizeof tmp, "?%ld", v);
-    replace(c, i, tmp);
+    cpt_replace(c, i, tmp);
     return 0;
 }
 
@@ -868,7 +808,7 @@ static int literal(struct ctx *c, int i)
     struct buf v, l;
     buf_init(&v);
     buf_init(&l);
-    int rc = str_val(c, i, &v);
+    int rc = cpt_str_val(c, i, &v);
     if (rc == 0) {
         put_literal(&l, v.data ? v.data : "", v.len);
         if (!buf_ok(&v) || !buf_ok(&l))
@@ -901,7 +841,7 @@ static int lock_clause(struct ctx *c, int i)
         j++;
     else if (kw(c, j, "skip") && kw(c, j + 1, "locked"))
         j += 2;
-    del(c, i, j);
+    cpt_del(c, i, j);
     return j - 1;
 }
 
@@ -911,40 +851,46 @@ static void ident_rules(struct ctx *c, int *ip)
     if (kw(c, i, "current_user|session_user|current_role|current_catalog|current_schema") && !op(c, i + 1, "(") &&
         !op(c, i - 1, ".") && !op(c, i + 1, ".")) {
         char tmp[24];
-        name_lower(c, i, tmp, sizeof tmp - 2);
+        cpt_name_lower(c, i, tmp, sizeof tmp - 2);
         strcat(tmp, "()");
-        replace(c, i, tmp);
+        cpt_replace(c, i, tmp);
+    } else if (kw(c, i, "date|time|timestamp|timestamptz") && !op(c, i - 1, ".") && i + 1 < c->end &&
+               (c->t[i + 1].type == T_ESTRING || c->t[i + 1].type == T_DOLLAR ||
+                (c->t[i + 1].type == T_STRING && c->q[c->t[i + 1].off] == '\''))) { /* a typed literal, date '...' */
+        cpt_del(c, i, i + 1);
+        before(c, i + 1, "CAST(");
+        after(c, i + 1, " AS TEXT)");
     } else if (kw(c, i, "ilike")) {
-        replace(c, i, "LIKE");
+        cpt_replace(c, i, "LIKE");
     } else if (kw(c, i, "cast") && op(c, i + 1, "(")) {
         explicit_cast(c, i);
     } else if (kw(c, i, "pg_catalog") && op(c, i + 1, ".") && is_name(c, i + 2) && op(c, i + 3, "(")) {
-        del(c, i, i + 2);
+        cpt_del(c, i, i + 2);
     } else if (kw(c, i, "public") && op(c, i + 1, ".") && is_name(c, i + 2) && !op(c, i - 1, ".")) {
-        del(c, i, i + 2);
+        cpt_del(c, i, i + 2);
     } else if (kw(c, i, "only") && kw(c, i - 1, "from|update|join|table") && is_name(c, i + 1)) {
-        del(c, i, i + 1);
+        cpt_del(c, i, i + 1);
     } else if (kw(c, i, "collate")) {
         int j = i + 1;
         if (kw(c, j, "pg_catalog") && op(c, j + 1, ".")) {
-            del(c, j, j + 2);
+            cpt_del(c, j, j + 2);
             j += 2;
         }
         char nm[16];
         if (is_name(c, j)) {
-            name_lower(c, j, nm, sizeof nm);
+            cpt_name_lower(c, j, nm, sizeof nm);
             if (word_in(nm, strlen(nm), "c|posix|default|ucs_basic"))
-                replace(c, j, "BINARY");
+                cpt_replace(c, j, "BINARY");
         }
     } else if (kw(c, i, "for")) {
         *ip = lock_clause(c, i);
     } else if (kw(c, i, "limit") && kw(c, i + 1, "all")) {
-        replace(c, i + 1, "-1");
+        cpt_replace(c, i + 1, "-1");
     }
 }
 
 /* Rewrites valid in any statement, over tokens [a, b). */
-static int generic(struct ctx *c, int a, int b)
+int cpt_generic(struct ctx *c, int a, int b)
 {
     int save = c->end, rc = 0;
     c->end = b;
@@ -967,10 +913,10 @@ static int generic(struct ctx *c, int a, int b)
 }
 
 /* Finish a statement SQLite runs: out->sql = tokens [a, end). */
-static int finish(struct ctx *c, int a)
+int cpt_finish(struct ctx *c, int a)
 {
     c->out->kind = SQL_K_QUERY;
-    c->out->sql = emit_str(c, a, c->end);
+    c->out->sql = cpt_emit_str(c, a, c->end);
     return 0;
 }
 
@@ -993,9 +939,9 @@ static int h_query(struct ctx *c)
                 break;
         }
     if (kw(c, 0, "table"))
-        replace(c, 0, "SELECT * FROM");
-    set_tag(c, tag, -1);
-    return finish(c, 0);
+        cpt_replace(c, 0, "SELECT * FROM");
+    cpt_set_tag(c, tag, -1);
+    return cpt_finish(c, 0);
 }
 
 /* CREATE TABLE column definition [s, e); tpk: token of the single column
@@ -1018,7 +964,7 @@ static void coldef(struct ctx *c, int s, int e, int tpk)
                 g += 2;
                 if (op(c, g, "("))
                     g = skip_tok(c, g);
-                del(c, k, g);
+                cpt_del(c, k, g);
                 identity = 1;
                 k = g;
                 continue;
@@ -1029,8 +975,8 @@ static void coldef(struct ctx *c, int s, int e, int tpk)
                 d1 = skip_tok(c, d1);
             int n = d1 - d0;
             if (n == 3 && kw(c, d0, "now") && op(c, d0 + 1, "(") && op(c, d0 + 2, ")")) {
-                replace(c, d0, "CURRENT_TIMESTAMP");
-                del(c, d0 + 1, d0 + 3);
+                cpt_replace(c, d0, "CURRENT_TIMESTAMP");
+                cpt_del(c, d0 + 1, d0 + 3);
             } else if (n > 0 &&
                        !(n == 1 && (is_lit(c, d0) || c->t[d0].type == T_STRING ||
                                     kw(c, d0, "null|true|false|current_timestamp|current_date|current_time"))) &&
@@ -1046,32 +992,32 @@ static void coldef(struct ctx *c, int s, int e, int tpk)
     }
     char nm[64], pn[64];
     if (tpk >= 0) {
-        name_lower(c, s, nm, sizeof nm);
-        name_lower(c, tpk, pn, sizeof pn);
+        cpt_name_lower(c, s, nm, sizeof nm);
+        cpt_name_lower(c, tpk, pn, sizeof pn);
         pk |= !strcmp(nm, pn);
     }
     if (te != s + 2 || !is_name(c, s + 1))
         return;
-    name_lower(c, s + 1, nm, sizeof nm);
+    cpt_name_lower(c, s + 1, nm, sizeof nm);
     if (word_in(nm, strlen(nm), "smallserial|serial|serial2|serial4"))
-        replace(c, s + 1, "INTEGER");
+        cpt_replace(c, s + 1, "INTEGER");
     else if (word_in(nm, strlen(nm), "bigserial|serial8"))
-        replace(c, s + 1, pk ? "INTEGER" : "BIGINT");
+        cpt_replace(c, s + 1, pk ? "INTEGER" : "BIGINT");
     else if (identity && pk && word_in(nm, strlen(nm), "int|integer|int2|int4|int8|smallint|bigint"))
-        replace(c, s + 1, "INTEGER");
+        cpt_replace(c, s + 1, "INTEGER");
 }
 
 static int create_table(struct ctx *c, int i)
 {
-    set_tag(c, "CREATE TABLE", -1);
+    cpt_set_tag(c, "CREATE TABLE", -1);
     if (kw(c, i, "if") && kw(c, i + 1, "not") && kw(c, i + 2, "exists"))
         i += 3;
     int n = skip_name(c, i);
     if (n == i)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     i = n;
     if (kw(c, i, "of|partition"))
-        return fail(c, "0A000", "CREATE TABLE ... %s is not supported", kw(c, i, "of") ? "OF" : "PARTITION OF");
+        return cpt_fail(c, "0A000", "CREATE TABLE ... %s is not supported", kw(c, i, "of") ? "OF" : "PARTITION OF");
     if (op(c, i, "(") && c->t[i].match > i) {
         int rp = c->t[i].match, tpk = -1;
         for (int k = i + 1; k < rp; k = skip_tok(c, k))
@@ -1088,37 +1034,37 @@ static int create_table(struct ctx *c, int i)
         i = rp + 1;
     }
     if (kw(c, i, "as")) { /* CREATE TABLE AS: PostgreSQL answers "SELECT n" */
-        set_tag(c, "SELECT", -1);
+        cpt_set_tag(c, "SELECT", -1);
         if (kw(c, c->end - 3, "with") && kw(c, c->end - 2, "no") && kw(c, c->end - 1, "data"))
-            return fail(c, "0A000", "CREATE TABLE AS ... WITH NO DATA is not supported");
+            return cpt_fail(c, "0A000", "CREATE TABLE AS ... WITH NO DATA is not supported");
         if (kw(c, c->end - 2, "with") && kw(c, c->end - 1, "data"))
-            del(c, c->end - 2, c->end);
-        return finish(c, 0);
+            cpt_del(c, c->end - 2, c->end);
+        return cpt_finish(c, 0);
     }
     while (i < c->end) {
         if (kw(c, i, "with") && op(c, i + 1, "(") && c->t[i + 1].match > i) {
-            del(c, i, c->t[i + 1].match + 1);
+            cpt_del(c, i, c->t[i + 1].match + 1);
             i = c->t[i + 1].match + 1;
         } else if (kw(c, i, "with|without") && kw(c, i + 1, "oids")) {
-            del(c, i, i + 2);
+            cpt_del(c, i, i + 2);
             i += 2;
         } else if (kw(c, i, "tablespace|using") && is_name(c, i + 1)) {
-            del(c, i, i + 2);
+            cpt_del(c, i, i + 2);
             i += 2;
         } else if (kw(c, i, "on") && kw(c, i + 1, "commit")) {
             if (!(kw(c, i + 2, "preserve") && kw(c, i + 3, "rows")))
-                return fail(c, "0A000", "ON COMMIT DELETE ROWS / DROP is not supported");
-            del(c, i, i + 4);
+                return cpt_fail(c, "0A000", "ON COMMIT DELETE ROWS / DROP is not supported");
+            cpt_del(c, i, i + 4);
             i += 4;
         } else if (kw(c, i, "partition") && kw(c, i + 1, "by")) {
-            return fail(c, "0A000", "PARTITION BY is not supported");
+            return cpt_fail(c, "0A000", "PARTITION BY is not supported");
         } else if (kw(c, i, "inherits")) {
-            return fail(c, "0A000", "INHERITS is not supported");
+            return cpt_fail(c, "0A000", "INHERITS is not supported");
         } else {
             i++;
         }
     }
-    return finish(c, 0);
+    return cpt_finish(c, 0);
 }
 
 static void put_ident(struct buf *o, const char *s)
@@ -1144,14 +1090,14 @@ static void index_name(struct ctx *c, int tname, int lp, int cols, const char *s
 {
     struct buf n;
     buf_init(&n);
-    name_append(c, tname, &n);
+    cpt_name_append(c, tname, &n);
     for (int s = lp + 1; cols && s < c->t[lp].match;) {
         int e = s;
         while (e < c->t[lp].match && !op(c, e, ","))
             e = skip_tok(c, e);
         buf_putc(&n, '_');
         if (is_name(c, s) && !op(c, s + 1, "("))
-            name_append(c, s, &n);
+            cpt_name_append(c, s, &n);
         else
             buf_puts(&n, "expr");
         s = e + 1;
@@ -1167,28 +1113,28 @@ static void index_name(struct ctx *c, int tname, int lp, int cols, const char *s
 
 static int create_index(struct ctx *c, int i)
 {
-    set_tag(c, "CREATE INDEX", -1);
+    cpt_set_tag(c, "CREATE INDEX", -1);
     if (kw(c, i, "concurrently"))
-        del(c, i, i + 1), i++;
+        cpt_del(c, i, i + 1), i++;
     if (kw(c, i, "if") && kw(c, i + 1, "not") && kw(c, i + 2, "exists"))
         i += 3;
     int named = !kw(c, i, "on");
     if (named)
         i = skip_name(c, i);
     if (!kw(c, i, "on"))
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     int on = i++;
     if (kw(c, i, "only"))
-        del(c, i, i + 1), i++;
+        cpt_del(c, i, i + 1), i++;
     int ts = i;
     i = skip_name(c, i);
     if (i == ts)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     int tn = i - 1;
     if (kw(c, i, "using") && is_name(c, i + 1))
-        del(c, i, i + 2), i += 2;
+        cpt_del(c, i, i + 2), i += 2;
     if (!op(c, i, "(") || c->t[i].match < 0)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     if (!named) {
         struct buf nm;
         buf_init(&nm);
@@ -1202,54 +1148,54 @@ static int create_index(struct ctx *c, int i)
     }
     for (i = c->t[i].match + 1; i < c->end && !kw(c, i, "where");) {
         if (kw(c, i, "include|with") && op(c, i + 1, "(") && c->t[i + 1].match > i) {
-            del(c, i, c->t[i + 1].match + 1);
+            cpt_del(c, i, c->t[i + 1].match + 1);
             i = c->t[i + 1].match + 1;
         } else if (kw(c, i, "nulls") && kw(c, i + 1, "distinct")) {
-            del(c, i, i + 2), i += 2;
+            cpt_del(c, i, i + 2), i += 2;
         } else if (kw(c, i, "nulls") && kw(c, i + 1, "not") && kw(c, i + 2, "distinct")) {
-            del(c, i, i + 3), i += 3;
+            cpt_del(c, i, i + 3), i += 3;
         } else if (kw(c, i, "tablespace") && is_name(c, i + 1)) {
-            del(c, i, i + 2), i += 2;
+            cpt_del(c, i, i + 2), i += 2;
         } else {
             i++;
         }
     }
-    return finish(c, 0);
+    return cpt_finish(c, 0);
 }
 
 static int create_view(struct ctx *c, int i, int orrep)
 {
-    set_tag(c, "CREATE VIEW", -1);
+    cpt_set_tag(c, "CREATE VIEW", -1);
     int ns = i;
     if (kw(c, i, "if") && kw(c, i + 1, "not") && kw(c, i + 2, "exists"))
         ns = i += 3;
     i = skip_name(c, i);
     if (i == ns)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     if (orrep) { /* SQLite has no CREATE OR REPLACE VIEW */
         struct buf b;
         buf_init(&b);
         buf_puts(&b, "DROP VIEW IF EXISTS ");
-        emit(c, ns, i, &b);
+        cpt_emit(c, ns, i, &b);
         buf_puts(&b, "; ");
         if (buf_ok(&b))
             add_edit(c, 0, E_BEFORE, b.data, b.len);
         else
             c->oom = 1;
         buf_free(&b);
-        del(c, orrep, orrep + 2);
+        cpt_del(c, orrep, orrep + 2);
     }
     if (op(c, i, "("))
         i = skip_tok(c, i);
     if (kw(c, i, "with") && op(c, i + 1, "(") && c->t[i + 1].match > i)
-        del(c, i, c->t[i + 1].match + 1);
+        cpt_del(c, i, c->t[i + 1].match + 1);
     int e = c->end;
     if (kw(c, e - 2, "check") && kw(c, e - 1, "option")) {
         int w = kw(c, e - 3, "cascaded|local") ? e - 4 : e - 3;
         if (kw(c, w, "with"))
-            del(c, w, e);
+            cpt_del(c, w, e);
     }
-    return finish(c, 0);
+    return cpt_finish(c, 0);
 }
 
 static int h_create(struct ctx *c)
@@ -1258,11 +1204,11 @@ static int h_create(struct ctx *c)
     if (kw(c, i, "or") && kw(c, i + 1, "replace"))
         orrep = i, i += 2;
     if (kw(c, i, "global|local") && kw(c, i + 1, "temp|temporary"))
-        del(c, i, i + 1), i++;
+        cpt_del(c, i, i + 1), i++;
     if (kw(c, i, "temp|temporary"))
         i++;
     else if (kw(c, i, "unlogged"))
-        del(c, i, i + 1), i++;
+        cpt_del(c, i, i + 1), i++;
     if (kw(c, i, "unique"))
         i++;
     if (kw(c, i, "table"))
@@ -1272,55 +1218,12 @@ static int h_create(struct ctx *c)
     if (kw(c, i, "view"))
         return create_view(c, i + 1, orrep);
     if (kw(c, i, "virtual") && kw(c, i + 1, "table"))
-        set_tag(c, "CREATE TABLE", -1);
+        cpt_set_tag(c, "CREATE TABLE", -1);
     else if (kw(c, i, "materialized") && kw(c, i + 1, "view"))
-        set_tag(c, "CREATE MATERIALIZED VIEW", -1);
+        cpt_set_tag(c, "CREATE MATERIALIZED VIEW", -1);
     else
-        set_tag(c, "CREATE", i);
-    return finish(c, 0);
-}
-
-/* DROP TABLE|VIEW|INDEX [IF EXISTS] a, b [CASCADE|RESTRICT] -> one DROP
- * each; DROP TRIGGER [IF EXISTS] name [ON table] -> SQLite form. */
-static int h_drop(struct ctx *c)
-{
-    if (kw(c, 1, "materialized") && kw(c, 2, "view")) {
-        set_tag(c, "DROP MATERIALIZED VIEW", -1);
-        return finish(c, 0);
-    }
-    set_tag(c, "DROP", 1);
-    if (!kw(c, 1, "table|view|index|trigger"))
-        return finish(c, 0);
-    int i = 2, ifex = 0, trig = kw(c, 1, "trigger");
-    char head[40];
-    if (kw(c, 1, "index") && kw(c, i, "concurrently"))
-        i++;
-    if (kw(c, i, "if") && kw(c, i + 1, "exists"))
-        ifex = 1, i += 2;
-    snprintf(head, sizeof head, "%s%s ", c->out->tag, ifex ? " IF EXISTS" : "");
-    struct buf o;
-    buf_init(&o);
-    for (;;) {
-        int ns = i;
-        i = skip_name(c, i);
-        if (i == ns) {
-            buf_free(&o);
-            return syntax(c, i);
-        }
-        put(&o, head, strlen(head));
-        emit(c, ns, i, &o);
-        if (trig && kw(c, i, "on") && skip_name(c, i + 1) > i + 1)
-            i = skip_name(c, i + 1);
-        if (trig || !op(c, i, ","))
-            break;
-        buf_puts(&o, "; ");
-        i++;
-    }
-    if (kw(c, i, "cascade|restrict"))
-        i++;
-    c->out->kind = SQL_K_QUERY;
-    c->out->sql = steal_str(c, &o);
-    return i < c->end ? syntax(c, i) : 0;
+        cpt_set_tag(c, "CREATE", i);
+    return cpt_finish(c, 0);
 }
 
 /* ALTER TABLE t ADD [CONSTRAINT c] PRIMARY KEY|UNIQUE (cols) -> a unique
@@ -1328,24 +1231,24 @@ static int h_drop(struct ctx *c)
 static int h_alter(struct ctx *c)
 {
     if (!kw(c, 1, "table")) {
-        set_tag(c, "ALTER", 1);
-        return finish(c, 0);
+        cpt_set_tag(c, "ALTER", 1);
+        return cpt_finish(c, 0);
     }
-    set_tag(c, "ALTER TABLE", -1);
+    cpt_set_tag(c, "ALTER TABLE", -1);
     int i = 2, cname = -1;
     if (kw(c, i, "if") && kw(c, i + 1, "exists"))
-        del(c, i, i + 2), i += 2;
+        cpt_del(c, i, i + 2), i += 2;
     if (kw(c, i, "only"))
-        del(c, i, i + 1), i++;
+        cpt_del(c, i, i + 1), i++;
     int ts = i;
     i = skip_name(c, i);
     if (i == ts)
-        return syntax(c, i);
+        return cpt_syntax(c, i);
     int te = i;
     if (op(c, i, "*"))
-        del(c, i, i + 1), i++;
+        cpt_del(c, i, i + 1), i++;
     if (!kw(c, i, "add"))
-        return finish(c, 0);
+        return cpt_finish(c, 0);
     i++;
     if (kw(c, i, "constraint") && is_name(c, i + 1))
         cname = i + 1, i += 2;
@@ -1356,745 +1259,47 @@ static int h_alter(struct ctx *c)
         return 0;
     }
     if (kw(c, i, "check|exclude"))
-        return fail(c, "0A000", "ALTER TABLE ... ADD %s is not supported", kw(c, i, "check") ? "CHECK" : "EXCLUDE");
+        return cpt_fail(c, "0A000", "ALTER TABLE ... ADD %s is not supported", kw(c, i, "check") ? "CHECK" : "EXCLUDE");
     if (!pk && !uq)
-        return finish(c, 0);
+        return cpt_finish(c, 0);
     int lp = pk ? i + 2 : i + 1, tn = te - 1;
     if (c->t[lp].match < 0)
-        return syntax(c, lp);
+        return cpt_syntax(c, lp);
     struct buf o;
     buf_init(&o);
     buf_puts(&o, "CREATE UNIQUE INDEX IF NOT EXISTS ");
     if (tn > ts && !(c->t[ts].flags & F_DEL)) { /* schema.table */
-        emit(c, ts, tn - 1, &o);
+        cpt_emit(c, ts, tn - 1, &o);
         buf_putc(&o, '.');
     }
     if (cname >= 0)
-        emit(c, cname, cname + 1, &o);
+        cpt_emit(c, cname, cname + 1, &o);
     else
         index_name(c, tn, lp, uq, pk ? "_pkey" : "_key", &o);
     buf_puts(&o, " ON ");
-    emit(c, tn, tn + 1, &o);
-    emit(c, lp, c->t[lp].match + 1, &o);
+    cpt_emit(c, tn, tn + 1, &o);
+    cpt_emit(c, lp, c->t[lp].match + 1, &o);
     c->out->kind = SQL_K_QUERY;
-    c->out->sql = steal_str(c, &o);
+    c->out->sql = cpt_steal_str(c, &o);
     return 0;
-}
-
-static int h_truncate(struct ctx *c)
-{
-    set_tag(c, "TRUNCATE TABLE", -1);
-    int i = kw(c, 1, "table") ? 2 : 1;
-    struct buf o;
-    buf_init(&o);
-    for (;;) {
-        if (kw(c, i, "only") && is_name(c, i + 1))
-            i++;
-        int ns = i;
-        i = skip_name(c, i);
-        if (i == ns) {
-            buf_free(&o);
-            return syntax(c, i);
-        }
-        put(&o, "DELETE FROM ", 12);
-        emit(c, ns, i, &o);
-        if (op(c, i, "*"))
-            i++;
-        if (!op(c, i, ","))
-            break;
-        buf_puts(&o, "; ");
-        i++;
-    }
-    while (kw(c, i, "restart|continue") && kw(c, i + 1, "identity"))
-        i += 2;
-    if (kw(c, i, "cascade|restrict"))
-        i++;
-    c->out->kind = SQL_K_QUERY;
-    c->out->sql = steal_str(c, &o);
-    return i < c->end ? syntax(c, i) : 0;
-}
-
-/* Table list [t [(cols)] [, ...]] from i -> "ANALYZE t; ANALYZE u". */
-static int analyze_list(struct ctx *c, int i, int run)
-{
-    struct buf o;
-    buf_init(&o);
-    while (i < c->end) {
-        int ns = i;
-        i = skip_name(c, i);
-        if (i == ns)
-            break;
-        if (o.len)
-            buf_puts(&o, "; ");
-        put(&o, "ANALYZE ", 8);
-        emit(c, ns, i, &o);
-        if (op(c, i, "("))
-            i = skip_tok(c, i);
-        if (!op(c, i, ",") || i + 1 >= c->end)
-            break;
-        i++;
-    }
-    if (i < c->end) {
-        buf_free(&o);
-        return syntax(c, i);
-    }
-    if (!o.len)
-        buf_puts(&o, "ANALYZE");
-    if (run) {
-        c->out->kind = SQL_K_QUERY;
-        c->out->sql = steal_str(c, &o);
-    } else {
-        c->out->kind = SQL_K_NOOP;
-        buf_free(&o);
-    }
-    return 0;
-}
-
-static int h_vacuum(struct ctx *c)
-{
-    int i = 1, an = 0;
-    set_tag(c, "VACUUM", -1);
-    if (op(c, i, "(") && c->t[i].match > i) {
-        for (int s = i + 1; s < c->t[i].match;) {
-            int e = s;
-            while (e < c->t[i].match && !op(c, e, ","))
-                e = skip_tok(c, e);
-            if (kw(c, s, "analyze|analyse") && bool_val(c, e == s + 1 ? -1 : s + 1, "ANALYZE", &an))
-                return -1;
-            s = e + 1;
-        }
-        i = c->t[i].match + 1;
-    }
-    for (; kw(c, i, "full|freeze|verbose|analyze|analyse"); i++)
-        an |= kw(c, i, "analyze|analyse");
-    return analyze_list(c, i, an);
-}
-
-static int h_analyze(struct ctx *c)
-{
-    int i = 1;
-    set_tag(c, "ANALYZE", -1);
-    if (kw(c, i, "verbose"))
-        i++;
-    if (op(c, i, "("))
-        i = skip_tok(c, i);
-    return analyze_list(c, i, 1);
-}
-
-/* EXPLAIN [ANALYZE] [VERBOSE] | (options) stmt -> EXPLAIN QUERY PLAN stmt */
-static int h_explain(struct ctx *c)
-{
-    int i = 1;
-    set_tag(c, "EXPLAIN", -1);
-    if (kw(c, i, "query") && kw(c, i + 1, "plan"))
-        i += 2;
-    else if (op(c, i, "("))
-        i = skip_tok(c, i);
-    else
-        while (kw(c, i, "analyze|analyse|verbose"))
-            i++;
-    if (i >= c->end)
-        return syntax(c, i);
-    if (kw(c, i, "table"))
-        replace(c, i, "SELECT * FROM");
-    struct buf o;
-    buf_init(&o);
-    buf_puts(&o, "EXPLAIN QUERY PLAN ");
-    emit(c, i, c->end, &o);
-    c->out->kind = SQL_K_QUERY;
-    c->out->sql = steal_str(c, &o);
-    return 0;
-}
-
-static int h_reindex(struct ctx *c)
-{
-    int i = 1;
-    set_tag(c, "REINDEX", -1);
-    if (op(c, i, "("))
-        i = skip_tok(c, i);
-    if (kw(c, i, "schema|database|system")) {
-        set_str(c, &c->out->sql, "REINDEX");
-        c->out->kind = SQL_K_QUERY;
-        return 0;
-    }
-    if (!kw(c, i, "index|table"))
-        return finish(c, 0);
-    i++;
-    if (kw(c, i, "concurrently"))
-        i++;
-    int ns = i;
-    if ((i = skip_name(c, i)) == ns || i != c->end)
-        return syntax(c, i);
-    struct buf o;
-    buf_init(&o);
-    put(&o, "REINDEX ", 8);
-    emit(c, ns, i, &o);
-    c->out->kind = SQL_K_QUERY;
-    c->out->sql = steal_str(c, &o);
-    return 0;
-}
-
-/* Transaction modes from i to the end: isolation level, access mode,
- * [NOT] DEFERRABLE. */
-static int tx_modes(struct ctx *c, int i, int *ro, const char **iso, int *deferrable)
-{
-    while (i < c->end) {
-        if (kw(c, i, "isolation") && kw(c, i + 1, "level")) {
-            i += 2;
-            if (kw(c, i, "serializable"))
-                *iso = "serializable", i++;
-            else if (kw(c, i, "repeatable") && kw(c, i + 1, "read"))
-                *iso = "repeatable read", i += 2;
-            else if (kw(c, i, "read") && kw(c, i + 1, "committed"))
-                *iso = "read committed", i += 2;
-            else if (kw(c, i, "read") && kw(c, i + 1, "uncommitted"))
-                *iso = "read uncommitted", i += 2;
-            else
-                return syntax(c, i);
-        } else if (kw(c, i, "read") && kw(c, i + 1, "only|write")) {
-            *ro = kw(c, i + 1, "only");
-            i += 2;
-        } else if (kw(c, i, "deferrable")) {
-            *deferrable = 1, i++;
-        } else if (kw(c, i, "not") && kw(c, i + 1, "deferrable")) {
-            *deferrable = 0, i += 2;
-        } else {
-            return syntax(c, i);
-        }
-        if (op(c, i, ",") && i + 1 < c->end)
-            i++;
-    }
-    return 0;
-}
-
-static int h_begin(struct ctx *c)
-{
-    int i = 1, dfr = -1;
-    const char *mode = "BEGIN", *iso = NULL;
-    c->out->kind = SQL_K_BEGIN;
-    set_tag(c, "BEGIN", -1);
-    if (kw(c, 0, "start")) {
-        if (!kw(c, 1, "transaction"))
-            return syntax(c, 1);
-        i = 2;
-    } else {
-        if (kw(c, i, "deferred|immediate|exclusive")) {
-            mode = kw(c, i, "deferred") ? "BEGIN DEFERRED" : kw(c, i, "immediate") ? "BEGIN IMMEDIATE" : "BEGIN EXCLUSIVE";
-            i++;
-        }
-        if (kw(c, i, "work|transaction"))
-            i++;
-    }
-    if (tx_modes(c, i, &c->out->read_only, &iso, &dfr))
-        return -1;
-    set_str(c, &c->out->sql, mode);
-    if (iso)
-        set_str(c, &c->out->set_value, iso);
-    return 0;
-}
-
-/* [AND [NO] CHAIN] at the end of COMMIT / ROLLBACK. */
-static int chain(struct ctx *c, int i, const char *what)
-{
-    if (kw(c, i, "and") && kw(c, i + 1, "no") && kw(c, i + 2, "chain"))
-        i += 3;
-    else if (kw(c, i, "and") && kw(c, i + 1, "chain"))
-        return fail(c, "0A000", "%s AND CHAIN is not supported", what);
-    return i < c->end ? syntax(c, i) : 0;
-}
-
-static int h_commit(struct ctx *c)
-{
-    c->out->kind = SQL_K_COMMIT;
-    set_tag(c, "COMMIT", -1);
-    if (kw(c, 0, "commit") && kw(c, 1, "prepared"))
-        return fail(c, "0A000", "COMMIT PREPARED is not supported");
-    set_str(c, &c->out->sql, "COMMIT");
-    return chain(c, kw(c, 1, "work|transaction") ? 2 : 1, "COMMIT");
-}
-
-static int savepoint_name(struct ctx *c, int i, const char *prefix)
-{
-    if (!is_name(c, i))
-        return syntax(c, i);
-    if (i + 1 < c->end)
-        return syntax(c, i + 1);
-    struct buf o, n;
-    buf_init(&o);
-    buf_init(&n);
-    buf_puts(&o, prefix);
-    emit(c, i, i + 1, &o);
-    name_append(c, i, &n);
-    c->out->sql = steal_str(c, &o);
-    c->out->name = steal_str(c, &n);
-    return 0;
-}
-
-static int h_rollback(struct ctx *c)
-{
-    set_tag(c, "ROLLBACK", -1);
-    c->out->kind = SQL_K_ROLLBACK;
-    if (kw(c, 0, "rollback") && kw(c, 1, "prepared"))
-        return fail(c, "0A000", "ROLLBACK PREPARED is not supported");
-    int i = kw(c, 1, "work|transaction") ? 2 : 1;
-    if (kw(c, 0, "rollback") && kw(c, i, "to")) {
-        c->out->kind = SQL_K_ROLLBACK_TO;
-        i++;
-        return savepoint_name(c, kw(c, i, "savepoint") ? i + 1 : i, "ROLLBACK TO SAVEPOINT ");
-    }
-    set_str(c, &c->out->sql, "ROLLBACK");
-    return chain(c, i, "ROLLBACK");
-}
-
-/* SET value list from i: literals, numbers, identifiers; DEFAULT -> NULL. */
-static int set_value(struct ctx *c, int i)
-{
-    struct buf b;
-    buf_init(&b);
-    if (kw(c, i, "default") && i + 1 == c->end)
-        return 0;
-    for (;;) {
-        if ((op(c, i, "-") || op(c, i, "+")) && i + 1 < c->end && c->t[i + 1].type == T_NUMBER) {
-            if (op(c, i, "-"))
-                buf_putc(&b, '-');
-            i++;
-        }
-        if (val_text(c, i, &b))
-            break;
-        if (++i >= c->end) {
-            c->out->set_value = steal_str(c, &b);
-            return 0;
-        }
-        if (!op(c, i, ",")) {
-            syntax(c, i);
-            break;
-        }
-        buf_puts(&b, ", ");
-        i++;
-    }
-    buf_free(&b);
-    return -1;
-}
-
-static int set_name(struct ctx *c, const char *name)
-{
-    set_str(c, &c->out->name, name);
-    return 0;
-}
-
-/* A configuration parameter name from *ip: name or dotted a.b. */
-static int guc_name(struct ctx *c, int *ip)
-{
-    int i = *ip;
-    struct buf b;
-    if (!is_name(c, i))
-        return syntax(c, i);
-    buf_init(&b);
-    name_append(c, i++, &b);
-    for (; op(c, i, ".") && is_name(c, i + 1); i += 2) {
-        buf_putc(&b, '.');
-        name_append(c, i + 1, &b);
-    }
-    c->out->name = steal_str(c, &b);
-    *ip = i;
-    return 0;
-}
-
-static int set_tx(struct ctx *c, int i, const char *prefix)
-{
-    const char *iso = NULL;
-    int dfr = -1, *ro = &c->out->read_only;
-    char name[48];
-    if (i >= c->end)
-        return syntax(c, i);
-    if (tx_modes(c, i, ro, &iso, &dfr))
-        return -1;
-    snprintf(name, sizeof name, "%stransaction_%s", prefix, iso ? "isolation" : *ro >= 0 ? "read_only" : "deferrable");
-    set_name(c, name);
-    set_str(c, &c->out->set_value, iso ? iso : (*ro >= 0 ? *ro : dfr) ? "on" : "off");
-    return 0;
-}
-
-static int h_set(struct ctx *c)
-{
-    int i = 1;
-    c->out->kind = SQL_K_SET;
-    set_tag(c, "SET", -1);
-    if (kw(c, i, "session") && !kw(c, i + 1, "characteristics|authorization"))
-        i++;
-    else if (kw(c, i, "local"))
-        c->out->set_local = 1, i++;
-    if (kw(c, i, "time") && kw(c, i + 1, "zone")) {
-        set_name(c, "timezone");
-        if (kw(c, i + 2, "local|default") && i + 3 == c->end)
-            return 0;
-        if (kw(c, i + 2, "interval"))
-            return fail(c, "0A000", "SET TIME ZONE INTERVAL is not supported");
-        return set_value(c, i + 2);
-    }
-    if (kw(c, i, "names|schema|role")) {
-        set_name(c, kw(c, i, "names") ? "client_encoding" : kw(c, i, "schema") ? "search_path" : "role");
-        return set_value(c, i + 1);
-    }
-    if (kw(c, i, "session") && kw(c, i + 1, "authorization")) {
-        set_name(c, "session_authorization");
-        return set_value(c, i + 2);
-    }
-    if (kw(c, i, "transaction")) {
-        if (kw(c, i + 1, "snapshot"))
-            return fail(c, "0A000", "SET TRANSACTION SNAPSHOT is not supported");
-        return set_tx(c, i + 1, "");
-    }
-    if (kw(c, i, "session") && kw(c, i + 1, "characteristics") && kw(c, i + 2, "as") && kw(c, i + 3, "transaction"))
-        return set_tx(c, i + 4, "default_");
-    if (guc_name(c, &i))
-        return -1;
-    if (!kw(c, i, "to") && !op(c, i, "="))
-        return syntax(c, i);
-    return set_value(c, i + 1);
-}
-
-/* SHOW / RESET name | ALL | TIME ZONE | SESSION AUTHORIZATION | ... */
-static int h_show_reset(struct ctx *c)
-{
-    int i = 1, show = kw(c, 0, "show");
-    c->out->kind = show ? SQL_K_SHOW : SQL_K_RESET;
-    set_tag(c, show ? "SHOW" : "RESET", -1);
-    if (kw(c, i, "time") && kw(c, i + 1, "zone"))
-        set_name(c, "timezone"), i += 2;
-    else if (kw(c, i, "session") && kw(c, i + 1, "authorization"))
-        set_name(c, "session_authorization"), i += 2;
-    else if (show && kw(c, i, "transaction") && kw(c, i + 1, "isolation") && kw(c, i + 2, "level"))
-        set_name(c, "transaction_isolation"), i += 3;
-    else if (guc_name(c, &i))
-        return -1;
-    return i < c->end ? syntax(c, i) : 0;
-}
-
-/* ---- COPY ------------------------------------------------------------------------- */
-
-struct copyopt {
-    int format, header, seen;
-    int delim, quote, escape; /* -1 unset */
-    struct buf null;          /* null_set: null given */
-    int null_set;
-};
-
-/* One-byte option value of option `what` from token i. */
-static int copy_char(struct ctx *c, int i, const char *what, int *dst)
-{
-    struct buf b;
-    buf_init(&b);
-    int rc = str_val(c, i, &b);
-    if (rc == 0)
-        rc = buf_check(c, &b);
-    if (rc == 0 && b.len != 1)
-        rc = fail(c, "0A000", "COPY %s must be a single one-byte character", what);
-    if (rc == 0)
-        *dst = (unsigned char)b.data[0];
-    buf_free(&b);
-    return rc;
-}
-
-#define UNSUPPORTED_COPY "force_quote|force_not_null|force_null|default|on_error|log_verbosity|reject_limit|oids|force"
-
-/* Apply option name (token ni, lower-cased nm) with value token vi (-1: none). */
-static int copy_opt(struct ctx *c, struct copyopt *o, const char *nm, int vi)
-{
-    static const char *const names[] = {"format", "delimiter", "null", "header", "quote", "escape", "freeze", "encoding", "binary", "csv"};
-    size_t k, n = strlen(nm);
-    int bit, dummy;
-    if (word_in(nm, n, UNSUPPORTED_COPY)) {
-        char up[24];
-        for (k = 0; k <= n && k < sizeof up; k++)
-            up[k] = (char)(nm[k] >= 'a' && nm[k] <= 'z' ? nm[k] - 32 : nm[k]);
-        up[sizeof up - 1] = 0;
-        return fail(c, "0A000", "COPY option %s is not supported", up);
-    }
-    for (k = 0; k < ARRAY_LEN(names) && strcmp(names[k], nm); k++)
-        ;
-    if (k == ARRAY_LEN(names))
-        return fail(c, "42601", "option \"%s\" not recognized", nm);
-    bit = k >= 8 ? 1 : 1 << k;
-    if (o->seen & bit)
-        return fail(c, "42601", "conflicting or redundant options");
-    o->seen |= bit;
-    if (k >= 8) {
-        o->format = k == 8 ? SQL_COPY_BINARY : SQL_COPY_CSV;
-        return 0;
-    }
-    if (vi < 0 && k != 3 && k != 6)
-        return fail(c, "42601", "COPY option %s requires a value", nm);
-    if (k == 0 || k == 7) {
-        char v[16] = "";
-        struct buf b;
-        buf_init(&b);
-        if (val_text(c, vi, &b) || buf_check(c, &b)) {
-            buf_free(&b);
-            return -1;
-        }
-        if (b.len < sizeof v)
-            memcpy(v, b.data, b.len), v[b.len] = 0;
-        buf_free(&b);
-        if (k == 7)
-            return word_in(v, strlen(v), "utf8|utf-8|unicode|sql_ascii")
-                       ? 0
-                       : fail(c, "0A000", "COPY ENCODING \"%s\" is not supported (only UTF8)", v);
-        if (!word_in(v, strlen(v), "text|csv|binary"))
-            return fail(c, "22023", "COPY format \"%s\" not recognized", v);
-        o->format = lower(v[0]) == 't' ? SQL_COPY_TEXT : lower(v[0]) == 'c' ? SQL_COPY_CSV : SQL_COPY_BINARY;
-        return 0;
-    }
-    switch (k) {
-    case 1: return copy_char(c, vi, "delimiter", &o->delim);
-    case 2: o->null_set = 1; return str_val(c, vi, &o->null);
-    case 3: return bool_val(c, vi, "HEADER", &o->header);
-    case 4: return copy_char(c, vi, "quote", &o->quote);
-    case 5: return copy_char(c, vi, "escape", &o->escape);
-    default: return bool_val(c, vi, "FREEZE", &dummy);
-    }
-}
-
-/* Options after FROM STDIN / TO STDOUT: [WITH] (name [value], ...) or the
- * pre-9.0 word list. */
-static int copy_options(struct ctx *c, int i, struct copyopt *o)
-{
-    char nm[24];
-    if (kw(c, i, "with"))
-        i++;
-    if (op(c, i, "(") && c->t[i].match > i) {
-        int m = c->t[i].match;
-        for (int s = i + 1; s < m;) {
-            int e = s;
-            while (e < m && !op(c, e, ","))
-                e = skip_tok(c, e);
-            if (!is_name(c, s))
-                return syntax(c, s);
-            name_lower(c, s, nm, sizeof nm);
-            if (e > s + 2 && !word_in(nm, strlen(nm), UNSUPPORTED_COPY))
-                return syntax(c, s + 2);
-            if (copy_opt(c, o, nm, e == s + 2 ? s + 1 : -1))
-                return -1;
-            s = e + 1;
-        }
-        return m + 1 < c->end ? syntax(c, m + 1) : 0;
-    }
-    while (i < c->end) {
-        if (kw(c, i, "where"))
-            return fail(c, "0A000", "COPY ... WHERE is not supported");
-        if (!is_name(c, i))
-            return syntax(c, i);
-        name_lower(c, i, nm, sizeof nm);
-        int vi = -1;
-        if (word_in(nm, strlen(nm), "delimiter|null|quote|escape|encoding")) {
-            vi = kw(c, i + 1, "as") ? i + 2 : i + 1;
-            if (vi >= c->end)
-                return syntax(c, vi);
-        } else if (!word_in(nm, strlen(nm), "binary|csv|header|freeze|force|oids")) {
-            return syntax(c, i);
-        }
-        if (copy_opt(c, o, nm, vi))
-            return -1;
-        i = vi >= 0 ? vi + 1 : i + 1;
-    }
-    return 0;
-}
-
-static int copy_finish(struct ctx *c, struct copyopt *o)
-{
-    struct sql_copy *cp = &c->out->copy;
-    int csv = o->format == SQL_COPY_CSV;
-    cp->format = (enum sql_copy_format)o->format;
-    if (o->format == SQL_COPY_BINARY && (o->seen & (2 | 4 | 8)))
-        return fail(c, "42601", "cannot specify %s in BINARY mode",
-                    o->seen & 2 ? "DELIMITER" : o->seen & 4 ? "NULL" : "HEADER");
-    if (!csv && (o->quote >= 0 || o->escape >= 0))
-        return fail(c, "0A000", "COPY %s available only in CSV mode", o->quote >= 0 ? "quote" : "escape");
-    cp->delimiter = (char)(o->delim >= 0 ? o->delim : csv ? ',' : '\t');
-    cp->quote = (char)(o->quote >= 0 ? o->quote : '"');
-    cp->escape = (char)(o->escape >= 0 ? o->escape : cp->quote);
-    cp->header = o->header > 0;
-    if (!o->null_set)
-        buf_puts(&o->null, csv ? "" : "\\N");
-    buf_putc(&o->null, 0);
-    if (!buf_ok(&o->null))
-        return c->oom = 1, -1;
-    const char *ns = o->null.data;
-    if (cp->delimiter == '\n' || cp->delimiter == '\r')
-        return fail(c, "22023", "COPY delimiter cannot be newline or carriage return");
-    if (strchr(ns, '\n') || strchr(ns, '\r'))
-        return fail(c, "22023", "COPY null representation cannot use newline or carriage return");
-    if (!csv && o->format != SQL_COPY_BINARY && strchr("\\.abcdefghijklmnopqrstuvwxyz0123456789", cp->delimiter))
-        return fail(c, "22023", "COPY delimiter cannot be \"%c\"", cp->delimiter);
-    if (csv && cp->delimiter == cp->quote)
-        return fail(c, "22023", "COPY delimiter and quote must be different");
-    if (o->format != SQL_COPY_BINARY && strchr(ns, cp->delimiter))
-        return fail(c, "22023", "COPY delimiter must not appear in the NULL specification");
-    if (csv && strchr(ns, cp->quote))
-        return fail(c, "22023", "CSV quote character must not appear in the NULL specification");
-    cp->null_str = steal_str(c, &o->null);
-    return 0;
-}
-
-static int h_copy(struct ctx *c)
-{
-    struct sql_copy *cp = &c->out->copy;
-    struct copyopt o = {SQL_COPY_TEXT, -1, 0, -1, -1, -1, {NULL, 0, 0, 0}, 0};
-    int i = 1, qa = -1, qb = -1, to, rc;
-    set_tag(c, "COPY", -1);
-    if (kw(c, i, "binary"))
-        o.format = SQL_COPY_BINARY, o.seen |= 1, i++;
-    if (op(c, i, "(")) {
-        if (c->t[i].match < 0)
-            return syntax(c, i);
-        qa = i + 1, qb = c->t[i].match, i = qb + 1;
-        if (!kw(c, qa, "select|values|with|table|insert|update|delete"))
-            return syntax(c, qa);
-        if (kw(c, qa, "table"))
-            replace(c, qa, "SELECT * FROM");
-        if (generic(c, qa, qb) || !(cp->query = emit_str(c, qa, qb)))
-            return -1;
-    } else {
-        int ns = i;
-        if ((i = skip_name(c, i)) == ns)
-            return syntax(c, i);
-        if (generic(c, ns, i) || !(cp->table = emit_str(c, ns, i)))
-            return -1;
-        if (op(c, i, "(") && c->t[i].match > i) {
-            if (!(cp->columns = emit_str(c, i + 1, c->t[i].match)))
-                return -1;
-            i = c->t[i].match + 1;
-        }
-    }
-    if (!kw(c, i, "from|to"))
-        return syntax(c, i);
-    to = kw(c, i++, "to");
-    if (qa >= 0 && !to)
-        return syntax(c, i - 1);
-    if (!kw(c, i, to ? "stdout" : "stdin")) {
-        if (kw(c, i, "stdin|stdout"))
-            return syntax(c, i);
-        return fail(c, "0A000", "COPY to or from a file is not supported; use STDIN/STDOUT (psql's \\copy)");
-    }
-    rc = copy_options(c, i + 1, &o);
-    if (rc == 0)
-        rc = copy_finish(c, &o);
-    buf_free(&o.null);
-    if (rc)
-        return rc;
-    c->out->kind = to ? SQL_K_COPY_TO : SQL_K_COPY_FROM;
-    if (to && !cp->query) {
-        struct buf q;
-        buf_init(&q);
-        buf_puts(&q, "SELECT ");
-        buf_puts(&q, cp->columns ? cp->columns : "*");
-        buf_puts(&q, " FROM ");
-        buf_puts(&q, cp->table);
-        cp->query = steal_str(c, &q);
-    }
-    return 0;
-}
-
-/* ---- the rest ----------------------------------------------------------------------- */
-
-static int h_misc(struct ctx *c)
-{
-    if (kw(c, 0, "checkpoint|listen|unlisten|notify|lock")) {
-        c->out->kind = SQL_K_NOOP;
-        set_tag(c, kw(c, 0, "lock") ? "LOCK TABLE" : "", kw(c, 0, "lock") ? -1 : 0);
-        return 0;
-    }
-    if (kw(c, 0, "discard")) {
-        if (kw(c, 1, "all") && c->end == 2) {
-            c->out->kind = SQL_K_DISCARD;
-            set_tag(c, "DISCARD ALL", -1);
-            return 0;
-        }
-        if (kw(c, 1, "plans|sequences") && c->end == 2) {
-            c->out->kind = SQL_K_NOOP;
-            set_tag(c, "DISCARD", 1);
-            return 0;
-        }
-        if (kw(c, 1, "temp|temporary"))
-            return fail(c, "0A000", "DISCARD TEMP is not supported");
-        return syntax(c, 1);
-    }
-    if (kw(c, 0, "deallocate")) {
-        int i = kw(c, 1, "prepare") ? 2 : 1;
-        c->out->kind = SQL_K_DEALLOCATE;
-        set_tag(c, kw(c, i, "all") ? "DEALLOCATE ALL" : "DEALLOCATE", -1);
-        if (!is_name(c, i))
-            return syntax(c, i);
-        struct buf n;
-        buf_init(&n);
-        name_append(c, i, &n);
-        c->out->name = steal_str(c, &n);
-        return i + 1 < c->end ? syntax(c, i + 1) : 0;
-    }
-    if (kw(c, 0, "attach|detach"))
-        return fail(c, "0A000", "ATTACH and DETACH are not supported");
-    if (kw(c, 0, "prepare|execute"))
-        return fail(c, "0A000", "PREPARE/EXECUTE SQL commands are not supported; use the extended query protocol");
-    if (kw(c, 0, "do"))
-        return fail(c, "0A000", "DO blocks are not supported");
-    set_tag(c, "", 0);
-    return finish(c, 0);
 }
 
 static int dispatch(struct ctx *c)
 {
-    int rc;
-    if (kw(c, 0, "set|show|reset|begin|start|commit|end|rollback|abort|savepoint|release|copy|discard|deallocate|"
-                 "checkpoint|listen|unlisten|notify|lock|attach|detach|prepare|execute|do")) {
-        if (kw(c, 0, "set"))
-            return h_set(c);
-        if (kw(c, 0, "show|reset"))
-            return h_show_reset(c);
-        if (kw(c, 0, "begin|start"))
-            return h_begin(c);
-        if (kw(c, 0, "commit|end"))
-            return h_commit(c);
-        if (kw(c, 0, "rollback|abort"))
-            return h_rollback(c);
-        if (kw(c, 0, "savepoint|release")) {
-            int rel = kw(c, 0, "release");
-            c->out->kind = rel ? SQL_K_RELEASE : SQL_K_SAVEPOINT;
-            set_tag(c, rel ? "RELEASE" : "SAVEPOINT", -1);
-            return savepoint_name(c, rel && kw(c, 1, "savepoint") ? 2 : 1, rel ? "RELEASE SAVEPOINT " : "SAVEPOINT ");
-        }
-        if (kw(c, 0, "copy"))
-            return h_copy(c);
-        return h_misc(c);
-    }
-    if ((rc = generic(c, 0, c->end)))
+    int rc = cpt_command(c);
+    if (rc != 1 || (rc = cpt_generic(c, 0, c->end)))
         return rc;
     if (kw(c, 0, "select|values|with|table") || op(c, 0, "("))
         return h_query(c);
-    if (kw(c, 0, "insert|replace|update|delete")) {
-        set_tag(c, kw(c, 0, "replace") ? "INSERT" : "", kw(c, 0, "replace") ? -1 : 0);
-        return finish(c, 0);
-    }
     if (kw(c, 0, "create"))
         return h_create(c);
-    if (kw(c, 0, "drop"))
-        return h_drop(c);
     if (kw(c, 0, "alter"))
         return h_alter(c);
-    if (kw(c, 0, "truncate"))
-        return h_truncate(c);
-    if (kw(c, 0, "vacuum"))
-        return h_vacuum(c);
-    if (kw(c, 0, "analyze|analyse"))
-        return h_analyze(c);
-    if (kw(c, 0, "explain"))
-        return h_explain(c);
-    if (kw(c, 0, "reindex"))
-        return h_reindex(c);
-    if (kw(c, 0, "pragma")) {
-        set_tag(c, "SELECT", -1);
-        return finish(c, 0);
-    }
-    return h_misc(c);
+    if (kw(c, 0, "pragma|replace"))
+        cpt_set_tag(c, kw(c, 0, "pragma") ? "SELECT" : "INSERT", -1);
+    else
+        cpt_set_tag(c, "", 0); /* INSERT, UPDATE, DELETE, anything else */
+    return cpt_finish(c, 0);
 }
 
 /* Tokenize one statement (dropping a trailing ';'), match brackets. */
@@ -2106,14 +1311,14 @@ static int tokenize(struct ctx *c, size_t len)
         const char *msg;
         int ty = lex(c->q, len, p, &e, &msg);
         if (ty < 0)
-            return fail(c, "42601", "%s at character %zu", msg, p + 1);
+            return cpt_fail(c, "42601", "%s at character %zu", msg, p + 1);
         int cls = split_class(c->q, p, e - p, ty);
         if (cls == C_WS) {
             cmt |= ty == T_COMMENT;
         } else if (split_step(&st, cls)) {
             done = c->nt > 0;
         } else if (done) {
-            return fail(c, "42601", "cannot insert multiple commands into a prepared statement");
+            return cpt_fail(c, "42601", "cannot insert multiple commands into a prepared statement");
         } else {
             if (c->nt == c->tcap) {
                 int ncap = c->tcap ? c->tcap * 2 : 64;
@@ -2143,7 +1348,7 @@ static int tokenize(struct ctx *c, size_t len)
     util_free(stk);
     for (int i = 0; i < c->nt; i++)
         if ((op(c, i, "(") || op(c, i, ")")) && c->t[i].match < 0)
-            return syntax(c, op(c, i, "(") ? c->nt : i);
+            return cpt_syntax(c, op(c, i, "(") ? c->nt : i);
     return 0;
 }
 
@@ -2176,17 +1381,16 @@ int sql_translate(const char *stmt, size_t len, struct sql_stmt *out, char sqlst
     buf_init(&c.arena);
     int rc;
     if (len >= MAX_STMT_LEN)
-        rc = fail(&c, "54000", "statement is too long");
+        rc = cpt_fail(&c, "54000", "statement is too long");
     else if (memchr(stmt, 0, len))
-        rc = fail(&c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
+        rc = cpt_fail(&c, "22021", "invalid byte sequence for encoding \"UTF8\": 0x00");
     else if ((rc = tokenize(&c, len)) == 0 && c.nt > 0)
         rc = dispatch(&c);
     if (c.oom) {
         sqlstate[0] = 0; /* whatever else went wrong, it was for lack of memory */
-        rc = fail(&c, "53200", "out of memory");
-    }
-    else if (rc && !sqlstate[0])
-        rc = fail(&c, "XX000", "internal error translating statement");
+        rc = cpt_fail(&c, "53200", "out of memory");
+    } else if (rc && !sqlstate[0])
+        rc = cpt_fail(&c, "XX000", "internal error translating statement");
     util_free(c.t);
     util_free(c.ed);
     buf_free(&c.arena);

@@ -1,7 +1,8 @@
 /* sql: the SQL layer between PostgreSQL clients and SQLite.
  *   compat.c   - splitting a PostgreSQL query string into statements and
  *                translating each into what Orbit runs (the compatibility
- *                shims live only here)
+ *                shims live only here; compat_cmd.c holds the non-SQL
+ *                commands, compat_int.h is private to the two)
  *   sqlstate.c - SQLite result codes and messages -> SQLSTATE
  *   types.c    - declared column types -> PostgreSQL type OIDs, value
  *                formatting (text and binary) and parameter binding
@@ -20,8 +21,9 @@
 /* ---- statement splitting and translation (compat.c) ------------------- */
 
 /* One statement's span inside a query string (offsets into the original
- * string, without the terminating ';'; whitespace/comment-only spans are
- * not reported). */
+ * string, without the terminating ';', trimmed of leading and trailing
+ * whitespace and comments; whitespace/comment-only spans are not
+ * reported). */
 struct sql_span {
     size_t off;
     size_t len;
@@ -30,10 +32,14 @@ struct sql_span {
 /* Split a query string into statements. Understands '...' (with ''
  * escapes), E'...' (backslash escapes), "...", `...`, [...] identifiers,
  * $$...$$ / $tag$...$tag$ dollar quoting, -- and nested / * * / comments,
- * and CREATE TRIGGER ... BEGIN ... END bodies (whose ';' do not split).
+ * and CREATE TRIGGER ... BEGIN ... END bodies (whose ';' do not split;
+ * sqlite3_complete()'s rules, except that a CREATE TRIGGER without BEGIN,
+ * PostgreSQL style, ends at its ';'). Bytes are not checked for UTF-8
+ * and NUL is an ordinary byte: len is authoritative.
  * On success *spans is an array (util_free it) of *n entries; 0 is
  * returned. Returns -1 on OOM or an unterminated quote/comment (err says
- * which). An empty or comment-only string gives *n = 0. */
+ * which, e.g. "unterminated quoted string at character 8"; answer it with
+ * SQLSTATE 42601). An empty or comment-only string gives *n = 0. */
 int sql_split(const char *q, size_t len, struct sql_span **spans, size_t *n, char *err, size_t errcap) MUSTCHECK;
 
 enum sql_kind {
@@ -58,10 +64,14 @@ enum sql_kind {
 
 enum sql_copy_format { SQL_COPY_TEXT, SQL_COPY_CSV, SQL_COPY_BINARY };
 
+/* table and columns are SQLite SQL text usable verbatim (quotes kept as
+ * written, a "public." qualifier dropped). All strings are owned by the
+ * sql_stmt and freed by sql_stmt_clear(); null_str is always set. */
 struct sql_copy {
     char *table;       /* target/source table (NULL for COPY (query) TO) */
     char *columns;     /* "a, b, c" as written, or NULL for all columns */
-    char *query;       /* for COPY (query) TO STDOUT: the translated query */
+    char *query;       /* COPY ... TO STDOUT: always set; the translated
+                          (query), or "SELECT cols|* FROM table" */
     enum sql_copy_format format;
     char delimiter;    /* default '\t' for text, ',' for csv */
     char quote;        /* csv, default '"' */
@@ -82,26 +92,47 @@ struct sql_stmt {
      * statements separated by ';' (e.g. a multi-table DROP, a TRUNCATE of
      * several tables); the tag covers them all and the last one's result
      * is the statement's result. $n parameters are rewritten to ?n.
-     * For SQL_K_SAVEPOINT/RELEASE/ROLLBACK_TO: SQLite text to run too. */
+     * For SQL_K_SAVEPOINT/RELEASE/ROLLBACK_TO: SQLite text to run too
+     * ("SAVEPOINT x", "RELEASE SAVEPOINT x", "ROLLBACK TO SAVEPOINT x").
+     * For SQL_K_BEGIN: "BEGIN", or "BEGIN DEFERRED|IMMEDIATE|EXCLUSIVE"
+     * for SQLite's forms; SQL_K_COMMIT/ROLLBACK: "COMMIT"/"ROLLBACK".
+     * NULL for the other kinds. */
     char *sql;
     /* SET/SHOW/RESET: lower-cased parameter name ("all" for SHOW/RESET ALL),
      * set_value NULL means DEFAULT. set_local: SET LOCAL. For
      * SET TIME ZONE the name is "timezone". For SET [SESSION
      * CHARACTERISTICS AS] TRANSACTION ... READ ONLY|WRITE the name is
      * "transaction_read_only" / "default_transaction_read_only" and value
-     * "on"/"off". */
+     * "on"/"off"; with an ISOLATION LEVEL it is "transaction_isolation" /
+     * "default_transaction_isolation" with the level ("serializable",
+     * "repeatable read", "read committed", "read uncommitted") as value,
+     * and read_only below carries an access mode given alongside.
+     * Values: string literals unquoted, numbers as written, identifiers
+     * lower-cased, lists joined with ", ".
+     * BEGIN: set_value is the ISOLATION LEVEL given (as above) or NULL.
+     * SAVEPOINT/RELEASE/ROLLBACK TO and DEALLOCATE: name is the
+     * savepoint / prepared statement name ("all" for DEALLOCATE ALL). */
     char *name;
     char *set_value;
     int set_local;
-    /* BEGIN: read_only is 1 for READ ONLY, 0 for READ WRITE, -1 unspecified. */
+    /* BEGIN and SET TRANSACTION: 1 for READ ONLY, 0 for READ WRITE, -1
+     * unspecified (always -1 for other kinds). */
     int read_only;
     struct sql_copy copy; /* COPY only */
     int max_param;        /* highest $n seen */
 };
 
-/* Translate one statement (a span from sql_split) into *out. On error
- * returns -1 and fills sqlstate (6 chars + NUL) and err: 42601 for syntax
- * the shims reject (e.g. COPY with an unsupported option gives 0A000).
+/* Translate one statement (a span from sql_split) into *out, which is
+ * overwritten (not freed): sql_stmt_clear() it after success; after an
+ * error it is already cleared. On error returns -1 and fills sqlstate (6
+ * chars + NUL) and err: 42601 for syntax the shims reject (also for a
+ * second statement after a ';': one statement only, a trailing ';' is
+ * fine), 0A000 for unsupported features (COPY to/from a file or with an
+ * unsupported option, PARTITION BY, ATTACH/DETACH, PREPARE/EXECUTE, DO,
+ * DISCARD TEMP, ...), 42P02 for $0, 22021 for a NUL byte (or E'\0'),
+ * 22025 for a bad \u escape, 54000 beyond 1 GiB, 53200 out of memory.
+ * An empty (or comment-only) statement gives SQL_K_NOOP with tag "".
+ * Never recurses; linear in len.
  * The rewrite rules (all token-level, never inside quotes/comments):
  *   $n -> ?n; expr::type -> CAST(expr AS mapped_type) for the common types
  *   (int2/4/8, smallint, integer, bigint, int, real, float4/8, double
@@ -115,7 +146,39 @@ struct sql_stmt {
  *   (storage params) and TABLESPACE x -> dropped; VACUUM/ANALYZE variants
  *   -> ANALYZE or no-op (tag "VACUUM"/"ANALYZE"); ALTER TABLE t ADD
  *   [CONSTRAINT c] PRIMARY KEY (cols) -> CREATE UNIQUE INDEX t_pkey ON
- *   t(cols) (tag "ALTER TABLE"); COPY ... WITH (FREEZE [ON]) accepted. */
+ *   t(cols) (tag "ALTER TABLE"); COPY ... WITH (FREEZE [ON]) accepted.
+ * More shims, all documented at their code in compat.c / compat_cmd.c:
+ *   ::bool / CAST(x AS boolean) -> orbit_bool(x); ::oid -> INTEGER;
+ *   unknown types -> TEXT; CAST(x AS t) gets the same type mapping;
+ *   E'..' and $$..$$ -> '..'; date|time|timestamp[tz] '..' -> CAST('..'
+ *   AS TEXT); ILIKE -> LIKE; COLLATE "C" -> BINARY;
+ *   "pg_catalog." before a function call and "public." before a name are
+ *   dropped; FROM/UPDATE/JOIN ONLY t -> t; SELECT ... FOR UPDATE/SHARE
+ *   [OF ..] [NOWAIT|SKIP LOCKED] -> removed (SQLite serializes writers);
+ *   LIMIT ALL -> LIMIT -1; TABLE t -> SELECT * FROM t;
+ *   CREATE TABLE: serial/smallserial -> INTEGER, bigserial -> BIGINT, or
+ *   INTEGER when the column is the PRIMARY KEY (so it is SQLite's
+ *   autoincrementing rowid; a serial that is not the primary key gets no
+ *   automatic values), GENERATED ... AS IDENTITY dropped (same rule),
+ *   DEFAULT now() -> DEFAULT CURRENT_TIMESTAMP, other non-literal
+ *   DEFAULT expressions parenthesized, UNLOGGED / GLOBAL / WITH (..) /
+ *   WITH[OUT] OIDS / TABLESPACE / USING / ON COMMIT PRESERVE ROWS
+ *   dropped; CREATE TABLE AS -> tag "SELECT";
+ *   CREATE INDEX: CONCURRENTLY, ONLY, USING method, INCLUDE (..),
+ *   WITH (..), TABLESPACE, NULLS [NOT] DISTINCT dropped; a missing name
+ *   becomes t_col_..._idx; CREATE OR REPLACE VIEW -> DROP VIEW IF EXISTS
+ *   v; CREATE VIEW ...; ALTER TABLE ADD FOREIGN KEY -> SQL_K_NOOP (SQLite
+ *   cannot add constraints: such keys are not enforced), ADD UNIQUE
+ *   (cols) -> CREATE UNIQUE INDEX t_cols_key, ADD CHECK -> 0A000;
+ *   DROP TRIGGER x ON t -> DROP TRIGGER x; EXPLAIN [ANALYZE|(..)] stmt ->
+ *   EXPLAIN QUERY PLAN stmt (nothing is executed); REINDEX TABLE|INDEX x
+ *   -> REINDEX x; PRAGMA -> tag "SELECT"; CHECKPOINT, LISTEN, UNLISTEN,
+ *   NOTIFY, LOCK, DISCARD PLANS|SEQUENCES -> SQL_K_NOOP.
+ * The db layer must provide the SQL functions the output calls:
+ * orbit_bool(x) (1/0/NULL from PostgreSQL bool input: t/true/yes/on/1,
+ * f/false/no/off/0, any case; NULL stays NULL), current_user(),
+ * session_user(), current_role(), current_catalog(), current_schema()
+ * and now(). */
 int sql_translate(const char *stmt, size_t len, struct sql_stmt *out, char sqlstate[6], char *err,
                   size_t errcap) MUSTCHECK;
 void sql_stmt_clear(struct sql_stmt *s);
