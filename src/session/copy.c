@@ -216,6 +216,12 @@ static int copy_line(struct session *s, const char *line, size_t len)
         c->st.copy.header = 0; /* skip the header line */
         return 0;
     }
+    if (!pgw_utf8_valid(line, len)) {
+        snprintf(msg, sizeof msg, "COPY %s, line %lld: invalid byte sequence for encoding \"UTF8\"",
+                 c->st.copy.table, (long long)c->rows + 1);
+        copy_error(s, "22021", msg);
+        return -1;
+    }
     buf_reset(&c->fields);
     int n = sql_copy_parse_line(&c->st.copy, line, len, &c->fields, c->offs, c->ncols + 1, err, sizeof err);
     if (n < 0) {

@@ -248,6 +248,10 @@ static int do_bind(struct session *s, const char *p, size_t len)
         }
         int fmt = nf == 0 ? 0 : nf == 1 ? (int16_t)util_get_u16(fmts) : (int16_t)util_get_u16(fmts + 2 * i);
         uint32_t oid = i < prep->nparams ? prep->param_oids[i] : 0;
+        if (v && fmt == 0 && !pgw_utf8_valid(v, (size_t)vlen)) {
+            ses_portal_free(s, po);
+            return fail(s, "22021", "invalid byte sequence for encoding \"UTF8\"");
+        }
         if (po->stmt && sql_bind_param(po->stmt, i + 1, oid, fmt, v, vlen, state, err, sizeof err)) {
             ses_portal_free(s, po);
             return fail(s, state, err);

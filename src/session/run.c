@@ -363,7 +363,7 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         } else if (ses_txn_begin(s, st->read_only)) {
             return -1;
         }
-        pgw_command_complete(&s->out, "BEGIN");
+        pgw_command_complete(&s->out, st->tag);
         return 0;
     case SQL_K_COMMIT:
         if (s->txn == 'I') {
@@ -685,6 +685,7 @@ enum exe_rc ses_run(struct exe_task *t)
     c->fn.setting = ses_var_cb;
     c->fn.cancel = &s->cancel;
     c->fn.internal = 0;
+    start_deadline(s);
     while (s->jpos < s->jin.len && !s->terminate) {
         char type;
         const char *p;

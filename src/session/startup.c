@@ -432,9 +432,11 @@ static void handle_sasl(struct session *s, char type, const char *p, size_t len)
 
 /* ---- batching input into jobs ---- */
 
+/* Messages after which the client waits for an answer: a job ends there.
+ * Unknown types end a job too (the worker answers with FATAL). */
 static int is_boundary(char type)
 {
-    return type == 'S' || type == 'H' || type == 'Q' || type == 'c' || type == 'f' || type == 'X';
+    return !strchr("BCDEPd", type) || type == 0;
 }
 
 static void dispatch(struct session *s, size_t n)

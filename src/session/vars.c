@@ -70,6 +70,25 @@ static void lower(char *dst, const char *src, size_t cap)
     dst[i] = 0;
 }
 
+/* Display a duration as PostgreSQL does: the largest unit that divides it. */
+static void format_ms(char *out, size_t cap, uint64_t ms)
+{
+    static const struct {
+        uint64_t div;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "min"}, {1000, "s"}};
+    if (ms == 0) {
+        snprintf(out, cap, "0");
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(units); i++)
+        if (ms % units[i].div == 0) {
+            snprintf(out, cap, "%llu%s", (unsigned long long)(ms / units[i].div), units[i].unit);
+            return;
+        }
+    snprintf(out, cap, "%llums", (unsigned long long)ms);
+}
+
 static const char *default_of(struct session *s, const struct var_def *d, char *tmp, size_t cap)
 {
     if (d->def)
@@ -82,11 +101,11 @@ static const char *default_of(struct session *s, const struct var_def *d, char *
     if (strcmp(d->name, "transaction_read_only") == 0)
         return s->txn_read_only ? "on" : "off";
     if (strcmp(d->name, "statement_timeout") == 0) {
-        snprintf(tmp, cap, "%lld", (long long)c->statement_timeout_ms);
+        format_ms(tmp, cap, (uint64_t)c->statement_timeout_ms);
         return tmp;
     }
     if (strcmp(d->name, "idle_in_transaction_session_timeout") == 0) {
-        snprintf(tmp, cap, "%lld", (long long)c->idle_in_transaction_session_timeout_ms);
+        format_ms(tmp, cap, (uint64_t)c->idle_in_transaction_session_timeout_ms);
         return tmp;
     }
     if (strcmp(d->name, "max_connections") == 0) {
@@ -183,7 +202,7 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
             uint64_t ms;
             if (util_parse_duration_ms(value, &ms))
                 goto bad;
-            snprintf(norm, sizeof norm, "%llu", (unsigned long long)ms);
+            format_ms(norm, sizeof norm, ms);
         } else if (flags & V_ENC) {
             if (strcasecmp(value, "utf8") == 0 || strcasecmp(value, "utf-8") == 0 ||
                 strcasecmp(value, "unicode") == 0)

@@ -723,6 +723,14 @@ static int name_start(const struct ctx *c, int a, int j)
     "glob|between|having|limit|offset|union|intersect|except|join|using|distinct|with|all|any|some|do|"                \
     "over|filter|escape|default|check|key|references|table|return"
 
+/* Types whose PostgreSQL input syntax CAST cannot express: a function of
+ * the db layer converts them (orbit_bool('t') = 1, orbit_bytea('\\x41') =
+ * X'41'). */
+static const char *wrap_fn(int ty)
+{
+    return ty == TY_BOOL ? "orbit_bool(" : ty == TY_BLOB ? "orbit_bytea(" : NULL;
+}
+
 /* expr::type at token i (the "::") -> CAST(expr AS type) / orbit_bool(expr). */
 static int cast(struct ctx *c, int a, int *ip)
 {
@@ -752,8 +760,9 @@ static int cast(struct ctx *c, int a, int *ip)
     if (ty < 0)
         return cpt_syntax(c, i + 1);
     char tail[24];
-    snprintf(tail, sizeof tail, ty == TY_BOOL ? ")" : " AS %s)", ty_name[ty]);
-    before(c, s, ty == TY_BOOL ? "orbit_bool(" : "CAST(");
+    const char *fn = wrap_fn(ty);
+    snprintf(tail, sizeof tail, fn ? ")" : " AS %s)", ty_name[ty]);
+    before(c, s, fn ? fn : "CAST(");
     cpt_replace(c, i, tail);
     cpt_del(c, i + 1, nx);
     c->cast_start = s;
@@ -776,8 +785,8 @@ static void explicit_cast(struct ctx *c, int i)
     int ty = parse_type(c, as + 1, m, &nx);
     if (ty < 0 || nx != m)
         return;
-    if (ty == TY_BOOL) {
-        cpt_replace(c, i, "orbit_bool");
+    if (wrap_fn(ty)) {
+        cpt_replace(c, i, ty == TY_BOOL ? "orbit_bool" : "orbit_bytea");
         cpt_del(c, as, m);
     } else {
         cpt_replace(c, as + 1, ty_name[ty]);

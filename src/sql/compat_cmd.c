@@ -243,6 +243,7 @@ static int h_begin(struct ctx *c)
     if (kw(c, 0, "start")) {
         if (!kw(c, 1, "transaction"))
             return cpt_syntax(c, 1);
+        cpt_set_tag(c, "START TRANSACTION", -1);
         i = 2;
     } else {
         if (kw(c, i, "deferred|immediate|exclusive")) {

@@ -150,6 +150,74 @@ static void fn_bool(sqlite3_context *c, int argc, sqlite3_value **argv)
     }
 }
 
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* PostgreSQL bytea input: \x hex, or escape format (\\ and \ooo). */
+static void fn_bytea(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+    sqlite3_value *v = argv[0];
+    int t = sqlite3_value_type(v);
+    if (t == SQLITE_NULL) {
+        sqlite3_result_null(c);
+        return;
+    }
+    if (t == SQLITE_BLOB) {
+        sqlite3_result_value(c, v);
+        return;
+    }
+    const unsigned char *s = sqlite3_value_text(v);
+    int n = sqlite3_value_bytes(v);
+    unsigned char *out = sqlite3_malloc(n + 1);
+    int o = 0;
+    if (!out) {
+        sqlite3_result_error_nomem(c);
+        return;
+    }
+    if (n >= 2 && s[0] == '\\' && s[1] == 'x') {
+        for (int i = 2; i < n;) {
+            if (s[i] == ' ' || s[i] == '\n' || s[i] == '\t') {
+                i++;
+                continue;
+            }
+            int hi = hexval(s[i]), lo = i + 1 < n ? hexval(s[i + 1]) : -1;
+            if (hi < 0 || lo < 0) {
+                sqlite3_free(out);
+                sqlite3_result_error(c, "invalid hexadecimal data: odd number of digits or invalid digit", -1);
+                return;
+            }
+            out[o++] = (unsigned char)(hi * 16 + lo);
+            i += 2;
+        }
+    } else {
+        for (int i = 0; i < n;) {
+            if (s[i] != '\\') {
+                out[o++] = s[i++];
+            } else if (i + 1 < n && s[i + 1] == '\\') {
+                out[o++] = '\\';
+                i += 2;
+            } else if (i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+                       s[i + 3] >= '0' && s[i + 3] <= '7') {
+                out[o++] = (unsigned char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+                i += 4;
+            } else {
+                sqlite3_free(out);
+                sqlite3_result_error(c, "invalid input syntax for type bytea", -1);
+                return;
+            }
+        }
+    }
+    sqlite3_result_blob(c, out, o, sqlite3_free);
+}
+
 static int progress(void *arg)
 {
     return interrupted(arg);
@@ -227,6 +295,7 @@ static const struct fndef fns[] = {
     {"current_setting", 1, fn_current_setting, 0},
     {"current_setting", 2, fn_current_setting, 0},
     {"orbit_bool", 1, fn_bool, 1},
+    {"orbit_bytea", 1, fn_bytea, 1},
 };
 
 static int exec_simple(sqlite3 *db, const char *sql, char *err, size_t errcap)
@@ -283,6 +352,7 @@ static const struct fntype fntypes[] = {
     {"version", SQL_OID_TEXT},        {"current_user", SQL_OID_NAME},      {"session_user", SQL_OID_NAME},
     {"current_database", SQL_OID_NAME}, {"current_schema", SQL_OID_NAME},  {"current_setting", SQL_OID_TEXT},
     {"now", SQL_OID_TIMESTAMPTZ},     {"orbit_bool", SQL_OID_BOOL},        {"pg_sleep", SQL_OID_TEXT},
+    {"orbit_bytea", SQL_OID_BYTEA},
 };
 
 const char *sql_column_pgname(const char *name, char *buf, size_t cap, uint32_t *oid)
@@ -325,6 +395,8 @@ const char *sql_column_pgname(const char *name, char *buf, size_t cap, uint32_t 
                 *oid = fntypes[i].oid;
         if (strcmp(buf, "orbit_bool") == 0)
             return "bool";
+        if (strcmp(buf, "orbit_bytea") == 0)
+            return "bytea";
         return buf;
     }
     return "?column?";
