@@ -14,4 +14,5 @@ fi
 echo "orbitd: connect with:"
 echo "    psql \"host=127.0.0.1 port=$port user=orbit dbname=orbit\""
 echo "orbitd: press Ctrl-C to stop"
-exec build/orbitd --data-dir "$data" --listen "127.0.0.1:$port" "$@"
+echo "orbitd: health and metrics on http://127.0.0.1:${ORBIT_HTTP_PORT:-8433}/health and /metrics"
+exec build/orbitd --data-dir "$data" --listen "127.0.0.1:$port" --http "127.0.0.1:${ORBIT_HTTP_PORT:-8433}" "$@"

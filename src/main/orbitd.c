@@ -15,6 +15,7 @@
 #include "config.h"
 #include "exec.h"
 #include "net.h"
+#include "obs.h"
 #include "security.h"
 #include "sql.h"
 #include "util.h"
@@ -164,8 +165,14 @@ int main(int argc, char **argv)
         exe_pool_free(srv.pool);
         return 1;
     }
-    log_info("ready", "listen=%s unix_socket_dir=%s pid=%d workers=%lld pool_size=%lld io_threads=%lld",
-             cfg.listen, *cfg.unix_socket_dir ? cfg.unix_socket_dir : "off", (int)getpid(), (long long)cfg.workers,
+    if (obs_http_start(&srv, err, sizeof err)) {
+        fprintf(stderr, "orbitd: %s\n", err);
+        log_error("startup_failed", "msg=\"%s\"", err);
+        exe_pool_free(srv.pool);
+        return 1;
+    }
+    log_info("ready", "listen=%s http=%s unix_socket_dir=%s pid=%d workers=%lld pool_size=%lld io_threads=%lld",
+             cfg.listen, *cfg.http ? cfg.http : "off", *cfg.unix_socket_dir ? cfg.unix_socket_dir : "off", (int)getpid(), (long long)cfg.workers,
              (long long)cfg.pool_size, (long long)cfg.io_threads);
     if (strcmp(cfg.auth_method, "trust") == 0)
         log_warn("auth_trust", "msg=\"auth_method = trust: any client that can reach %s logs in without a password\"",
