@@ -250,7 +250,10 @@ class Workspace:
         return p
 
     # ---------------------------------------------------------------- PgBouncer
-    def start_pgbouncer(self, pg_port, port=None, max_client_conn=20000, pool_size=20):
+    def start_pgbouncer(self, pg_port, port=None, max_client_conn=20000, pool_size=20, secret=None):
+        """secret: what auth_file holds for orbit; the plain password by default,
+        or PostgreSQL's SCRAM verifier (pg_authid.rolpassword), which also fixes
+        the salt as PostgreSQL and orbitd do."""
         port = port or free_port()
         binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not os.path.exists(binary):
@@ -260,7 +263,7 @@ class Workspace:
         self._chown(bdir)
         userlist = os.path.join(bdir, "userlist.txt")
         with open(userlist, "w") as f:
-            f.write('"orbit" "%s"\n' % PASSWORD)
+            f.write('"orbit" "%s"\n' % (secret or PASSWORD))
         logpath = os.path.join(bdir, "pgbouncer.log")
         ini = os.path.join(bdir, "pgbouncer.ini")
         with open(ini, "w") as f:
@@ -294,6 +297,14 @@ class Workspace:
         wait_serving("127.0.0.1", port, proc, 30, "pgbouncer", logpath)
         log("pgbouncer pid %d on 127.0.0.1:%d (transaction pooling)" % (proc.pid, port))
         return p
+
+
+def pg_scram_verifier(port):
+    c = rawpg.connect("127.0.0.1", port, "orbit", PASSWORD, "postgres")
+    try:
+        return c.query1("SELECT rolpassword FROM pg_authid WHERE rolname = 'orbit'").text_rows()[0][0]
+    finally:
+        c.terminate()
 
 
 def pg_env(port):

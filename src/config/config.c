@@ -42,6 +42,8 @@ static const struct setting settings[] = {
       "default idle_in_transaction_session_timeout (0 = off)"),
     S("drain_timeout", K_MS, drain_timeout_ms, "30s", 1, "how long SIGTERM waits for transactions"),
     S("max_message_size", K_SIZE, max_message_size, "1GB", 1, "largest protocol message accepted"),
+    S("worker_spin_us", K_INT, worker_spin_us, "0", 0,
+      "microseconds an idle executor thread polls for work before sleeping"),
     S("statement_cache_size", K_INT, statement_cache_size, "256", 0,
       "prepared statements cached per pooled connection"),
 };

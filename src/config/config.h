@@ -33,6 +33,7 @@ struct cfg {
     int64_t drain_timeout_ms;
     int64_t max_message_size;
     int64_t statement_cache_size;
+    int64_t worker_spin_us;
 };
 
 /* Fill defaults (strings are heap copies; free with cfg_free). */

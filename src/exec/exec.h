@@ -59,6 +59,7 @@ struct exe_config {
     int pool_size;
     int cache_size;
     uint64_t admission_timeout_ns;
+    int spin_us; /* how long an idle worker polls before sleeping */
 };
 
 /* Start the worker threads and open pool_size connections. Returns NULL

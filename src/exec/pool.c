@@ -16,16 +16,20 @@
 struct queue {
     struct exe_task *head, *tail;
     int n;
+    unsigned pushes;
 };
 
 struct exe_pool {
     pthread_mutex_t mu;
+    atomic_int nready;  /* mirror of ready.n, read without the lock while spinning */
+    int spin_ns;
     pthread_cond_t cv;
     struct queue ready, admission, writeq;
     struct exe_conn *free_conns;
     struct exe_conn *conns;
     int nconns, nfree;
     struct exe_task *writer;
+    int sleeping;
     pthread_t *threads;
     int nthreads;
     int stopping;
@@ -35,6 +39,7 @@ struct exe_pool {
 
 static void q_push(struct queue *q, struct exe_task *t)
 {
+    q->pushes++;
     t->next = NULL;
     if (q->tail)
         q->tail->next = t;
@@ -81,16 +86,39 @@ static int q_move_if(struct queue *q, struct queue *ready, int (*pred)(struct ex
     return moved;
 }
 
+/* Make t runnable and wake a worker if one sleeps (lock held). */
+static void ready_push(struct exe_pool *p, struct exe_task *t)
+{
+    q_push(&p->ready, t);
+    atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
+    if (p->sleeping)
+        pthread_cond_signal(&p->cv);
+}
+
 static void *worker_main(void *arg)
 {
     struct exe_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct exe_task *t = q_pop(&p->ready);
+        atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
         if (!t) {
             if (p->stopping)
                 break;
+            /* Spin briefly before sleeping: a sleeping worker costs two
+             * context switches per job, which dominates short queries. */
+            if (p->spin_ns) {
+                pthread_mutex_unlock(&p->mu);
+                uint64_t until = util_now_ns() + (uint64_t)p->spin_ns;
+                while (!atomic_load_explicit(&p->nready, memory_order_relaxed) && util_now_ns() < until)
+                    __builtin_ia32_pause();
+                pthread_mutex_lock(&p->mu);
+                if (p->ready.n)
+                    continue;
+            }
+            p->sleeping++;
             pthread_cond_wait(&p->cv, &p->mu);
+            p->sleeping--;
             continue;
         }
         p->st.tasks_run++;
@@ -101,7 +129,7 @@ static void *worker_main(void *arg)
             if (!p->writer) {
                 p->writer = t;
                 t->holds_write = 1;
-                q_push(&p->ready, t);
+                ready_push(p, t);
             } else {
                 p->st.write_waits++;
                 t->queued_ns = util_now_ns();
@@ -136,6 +164,7 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->admission_timeout_ns = cfg->admission_timeout_ns;
+    p->spin_ns = cfg->spin_us * 1000;
     p->conns = util_calloc((size_t)cfg->pool_size, sizeof *p->conns);
     p->threads = util_calloc((size_t)cfg->workers, sizeof *p->threads);
     if (!p->conns || !p->threads) {
@@ -208,8 +237,7 @@ void exe_submit(struct exe_pool *p, struct exe_task *t)
             return;
         }
     }
-    q_push(&p->ready, t);
-    pthread_cond_signal(&p->cv);
+    ready_push(p, t);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -226,8 +254,7 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t)
     struct exe_task *w = q_pop(&p->admission);
     if (w) {
         w->conn = c;
-        q_push(&p->ready, w);
-        pthread_cond_signal(&p->cv);
+        ready_push(p, w);
     } else {
         c->next_free = p->free_conns;
         p->free_conns = c;
@@ -262,8 +289,7 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t)
     if (w) {
         p->writer = w;
         w->holds_write = 1;
-        q_push(&p->ready, w);
-        pthread_cond_signal(&p->cv);
+        ready_push(p, w);
     }
     pthread_mutex_unlock(&p->mu);
 }
@@ -298,8 +324,10 @@ void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns)
     }
     if (p->writeq.n)
         moved += q_move_if(&p->writeq, &p->ready, write_wait_aborted, &a, EXE_F_WAIT_ABORTED);
-    if (moved)
+    if (moved) {
+        atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
         pthread_cond_broadcast(&p->cv);
+    }
     pthread_mutex_unlock(&p->mu);
 }
 

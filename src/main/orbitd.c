@@ -153,6 +153,7 @@ int main(int argc, char **argv)
         .pool_size = (int)cfg.pool_size,
         .cache_size = (int)cfg.statement_cache_size,
         .admission_timeout_ns = (uint64_t)cfg.admission_timeout_ms * 1000000ULL,
+        .spin_us = (int)cfg.worker_spin_us,
     };
     srv.pool = exe_pool_new(&ec, err, sizeof err);
     if (!srv.pool) {

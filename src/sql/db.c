@@ -324,7 +324,8 @@ int sql_db_open(const char *path, struct sql_fnctx *fn, sqlite3 **out, char *err
     if (exec_simple(db, "PRAGMA journal_mode=WAL", err, errcap) ||
         exec_simple(db, "PRAGMA synchronous=FULL", err, errcap) ||
         exec_simple(db, "PRAGMA foreign_keys=ON", err, errcap) ||
-        exec_simple(db, "PRAGMA recursive_triggers=ON", err, errcap)) {
+        exec_simple(db, "PRAGMA recursive_triggers=ON", err, errcap) ||
+        exec_simple(db, "PRAGMA mmap_size=1073741824", err, errcap)) {
         sqlite3_close(db);
         return -1;
     }

@@ -116,11 +116,16 @@ class Factory:
         return self.new(**kw).start(timeout)
 
     def cleanup(self):
+        """Stop every server; returns sanitizer reports found in their logs."""
+        reports = []
         for s in self.servers:
             try:
+                s.stop()
+                reports += s.sanitizer_reports()
                 s.cleanup()
             except Exception:
                 pass
+        return reports
 
 
 @pytest.fixture
@@ -128,10 +133,9 @@ def orbit_factory():
     # data dirs go under /tmp/orbit-it-*: short paths keep the unix socket path
     # (data dir + /.s.PGSQL.PORT) well under the 108-byte sun_path limit
     f = Factory(None)
-    try:
-        yield f
-    finally:
-        f.cleanup()
+    yield f
+    reports = f.cleanup()
+    assert not reports, "sanitizer reports in orbitd logs:\n" + "\n\n".join(reports)
 
 
 @pytest.fixture
@@ -146,7 +150,10 @@ def shared_server():
         s.start()
         yield s
     finally:
+        s.stop()
+        reports = s.sanitizer_reports()
         s.cleanup()
+    assert not reports, "sanitizer reports in orbitd logs:\n" + "\n\n".join(reports)
 
 
 @pytest.fixture

@@ -248,6 +248,19 @@ class OrbitServer:
         if self._own_tmp and os.environ.get("ORBIT_KEEP_TMP") is None:
             shutil.rmtree(self._own_tmp, ignore_errors=True)
 
+    def sanitizer_reports(self):
+        """AddressSanitizer / LeakSanitizer / UBSan reports in this server's logs
+        (only a sanitizer build, e.g. ORBITD=build-san/orbitd, produces them)."""
+        text = self.all_logs()
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                 "WARNING: ThreadSanitizer")
+        lines = text.splitlines()
+        found = []
+        for i, line in enumerate(lines):
+            if any(m in line for m in marks):
+                found.append("\n".join(lines[i:i + 30]))
+        return found
+
     def log(self):
         try:
             with open(self.log_path, "rb") as f:

@@ -1,0 +1,202 @@
+/* cluster_int.h: private structures of the cluster module, shared by
+ * node.c (lifecycle, roles), submit.c (entries, waits, completions),
+ * fsm.c (libraft FSM glue, snapshot gate) and snapfile.c (files). */
+#ifndef ORBIT_CLUSTER_INT_H
+#define ORBIT_CLUSTER_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "cluster.h"
+
+#define CLU_PATH_MAX 4096
+
+/* ---- FSM glue (fsm.c) ------------------------------------------------------
+ * Snapshot states of the glue (cur.state):
+ *   SNAP_IDLE    no snapshot in progress.
+ *   SNAP_TAKING  fsm->snapshot ran (begin captured at cur.index); the write
+ *                runs on the thread pool (or ran inline), then libraft puts
+ *                the descriptor; finalize -> SNAP_IDLE.
+ * Fetch state (fetch.active): a descriptor arrived whose file is missing;
+ * the fetch hook is writing <name>.fetch; fetch_done verifies and renames. */
+enum { SNAP_IDLE, SNAP_TAKING };
+
+struct clu_fsm_hooks {
+    void *owner;
+    void *(*local_lookup)(void *owner, uint64_t index);  /* inside libraft */
+    void (*applied)(void *owner);                         /* inside libraft */
+    void (*after_event)(void *owner);                     /* outside libraft */
+    void (*snapshot_done)(void *owner, uint64_t index, int status); /* outside */
+};
+
+struct clu_fsm {
+    struct raft_fsm rfsm; /* rfsm.data = this */
+    const struct clu_fsm_ops *ops;
+    void *ud;
+    struct raft *raft;
+    uint64_t node_id;
+    char snap_dir[CLU_PATH_MAX];
+    int async;            /* snapshot_write runs on the thread pool */
+    int verify;           /* hash snapshot files before restore */
+    int closing;          /* drop received messages: no new appends */
+    struct clu_fsm_hooks hooks;
+
+    /* wrapped raft_io entry points */
+    int (*io_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    raft_io_tick_cb raft_tick;
+    raft_io_recv_cb raft_recv;
+
+    struct {
+        int state;
+        uint64_t index;
+        void *snap;
+        int status;      /* of the write, set on the worker */
+        int created;     /* final file exists */
+        uint64_t t0;     /* util_now_ns at begin */
+        struct clu_snapshot_desc desc;
+    } cur;
+    uint64_t next_try; /* raft_io time before which no snapshot starts */
+
+    struct {
+        int active;
+        struct clu_snapshot_desc desc;
+        char warned[CLU_SNAP_NAME_MAX];
+    } fetch;
+    clu_fetch_fn fetch_fn;
+    void *fetch_ud;
+
+    /* files kept: [0] newest, [1] the one before; names verified in this
+     * process (so a second check does not re-hash a large file) */
+    char keep[2][CLU_SNAP_NAME_MAX];
+    char verified[4][CLU_SNAP_NAME_MAX];
+    unsigned verified_next;
+};
+
+void clu_fsm_set_hooks(struct clu_fsm *f, const struct clu_fsm_hooks *h);
+void clu_fsm_set_verify(struct clu_fsm *f, int on);
+void clu_fsm_set_closing(struct clu_fsm *f);
+/* Delete snapshot files (and leftovers) not in keep[]; after startup. */
+void clu_fsm_gc(struct clu_fsm *f);
+
+/* ---- snapshot files (snapfile.c) ------------------------------------------- */
+/* Build "DIR/NAME" (+suffix); -1 if it does not fit. */
+int clu_path(char *dst, size_t cap, const char *dir, const char *name, const char *suffix);
+/* SHA-256 and size of a file read in 1 MiB chunks; CLU_* status. */
+int clu_file_sha256(const char *path, unsigned char out[32], uint64_t *size);
+int clu_fsync_path(const char *path); /* file or directory */
+int clu_mkdir_p(const char *path);    /* 0700, one level */
+/* Read or create DIR/node-id. raft_dir is checked: existing Raft state with
+ * no id file is an error (the node's identity would be lost). */
+int clu_identity(const char *data_dir, const char *raft_dir, uint64_t *id, char *err, size_t errcap);
+int clu_from_raft(int rv); /* libraft error -> CLU_* */
+void clu_heap_init(void);  /* zeroing raft_heap, once per process */
+
+/* ---- node (node.c, submit.c) ------------------------------------------------ */
+enum clu_req_kind { REQ_SUBMIT, REQ_BARRIER, REQ_WAIT, REQ_TRANSFER, REQ_SNAPSHOT, REQ_READY };
+
+struct clu_req {
+    union {
+        struct raft_apply apply;
+        struct raft_barrier barrier;
+        struct raft_transfer transfer;
+    } r;
+    struct clu_node *node;
+    struct clu_req *next, *prev;
+    int kind;
+    int status;
+    uint64_t index; /* assigned index, waited index, snapshot index */
+    uint64_t term;
+    union {
+        clu_commit_cb commit;
+        clu_done_cb done;
+        clu_snapshot_cb snap;
+    } cb;
+    void *data;
+    void *buf; /* posted entry not yet appended (raft_malloc'd) */
+    size_t len;
+};
+
+struct clu_list {
+    struct clu_req *head, *tail;
+};
+
+/* Node states: NEW (after new) -> STARTED (raft_start ok) -> CLOSING
+ * (clu_node_close; raft_close in flight) -> CLOSED (raft closed, handles
+ * closing; freed in the async handle's close callback). */
+enum { NODE_NEW, NODE_STARTED, NODE_CLOSING, NODE_CLOSED };
+
+struct clu_node {
+    uv_loop_t *loop;
+    pthread_t loop_thread;
+    int state;
+    int raft_inited;
+    uint64_t id;
+    char data_dir[CLU_PATH_MAX];
+    char raft_dir[CLU_PATH_MAX];
+    char snap_dir[CLU_PATH_MAX];
+    char address[64];
+    char bind[64];
+    int join;
+    char *initial_members;
+    struct clu_config cfg;
+
+    const struct clu_fsm_ops *ops;
+    void *ud;
+    struct clu_fsm *fsm;
+
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    uv_async_t wake;
+    uv_timer_t close_timer; /* raft_close once no append is in flight */
+    int open_handles;
+    uint64_t close_start_ns;
+    uint64_t close_warned;
+
+    /* worker -> loop queue */
+    pthread_mutex_t mu;
+    struct clu_list posted;
+    int post_closed;
+
+    struct clu_list pending; /* submitted entries, in index order */
+    struct clu_list done;    /* completions to deliver outside libraft */
+    struct clu_list waiters; /* clu_wait_applied */
+    struct clu_list snap_waiters;
+    int in_flush;
+
+    /* role tracking */
+    enum clu_role reported_role;
+    uint64_t reported_term;
+    uint64_t ready_term;       /* term whose barrier was applied, published */
+    uint64_t ready_seen_term;  /* set by the barrier callback (inside libraft) */
+    uint64_t ready_asked_term; /* term a readiness barrier was sent for */
+
+    /* clu_snapshot */
+    int snap_armed;
+    int snap_kick; /* leader: append a barrier so the next snapshot starts */
+    unsigned saved_threshold;
+
+    clu_close_cb close_cb;
+    void *close_data;
+};
+
+/* submit.c */
+void clu_list_push(struct clu_list *l, struct clu_req *r);
+void clu_list_remove(struct clu_list *l, struct clu_req *r);
+struct clu_req *clu_list_pop(struct clu_list *l);
+struct clu_req *clu_req_new(struct clu_node *n, int kind);
+void clu_req_free(struct clu_req *r);
+void clu_complete(struct clu_node *n, struct clu_req *r, int status); /* -> done list */
+void clu_drain_posted(struct clu_node *n);
+void clu_flush(struct clu_node *n); /* deliver completions; outside libraft */
+void clu_fail_all(struct clu_node *n, int status);
+void clu_snapshot_finished(void *owner, uint64_t index, int status);
+void clu_kick_snapshot(struct clu_node *n);
+/* node.c */
+void clu_check_role(struct clu_node *n); /* outside libraft */
+int clu_on_loop(const struct clu_node *n);
+void clu_wake(struct clu_node *n);
+
+#endif

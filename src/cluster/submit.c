@@ -1,0 +1,416 @@
+/* cluster/submit.c: entries and waits. clu_submit (loop thread) and
+ * clu_post (any thread: a mutex-protected queue drained by the loop, which
+ * appends everything queued in one turn so many entries share each log
+ * write), barriers, applied-index waits, snapshot requests, leadership
+ * transfer, and the completion list that delivers every callback outside
+ * libraft (clu_flush).
+ *
+ * A request (struct clu_req) lives on at most one list at a time:
+ * posted (under n->mu) -> pending (appended, waiting for libraft) -> done
+ * (status known) -> delivered and freed by clu_flush. Waits and snapshot
+ * requests go waiters/snap_waiters -> done. */
+#include "cluster_int.h"
+
+#include <string.h>
+
+/* ---- lists and requests ---------------------------------------------------------- */
+
+void clu_list_push(struct clu_list *l, struct clu_req *r)
+{
+    r->next = NULL;
+    r->prev = l->tail;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+}
+
+void clu_list_remove(struct clu_list *l, struct clu_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        l->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        l->tail = r->prev;
+    r->next = r->prev = NULL;
+}
+
+struct clu_req *clu_list_pop(struct clu_list *l)
+{
+    struct clu_req *r = l->head;
+    if (r)
+        clu_list_remove(l, r);
+    return r;
+}
+
+struct clu_req *clu_req_new(struct clu_node *n, int kind)
+{
+    struct clu_req *q = util_calloc(1, sizeof *q);
+    if (q) {
+        q->node = n;
+        q->kind = kind;
+    }
+    return q;
+}
+
+void clu_req_free(struct clu_req *q)
+{
+    if (q->buf)
+        raft_free(q->buf);
+    util_free(q);
+}
+
+void clu_complete(struct clu_node *n, struct clu_req *q, int status)
+{
+    q->status = status;
+    clu_list_push(&n->done, q);
+    clu_wake(n);
+}
+
+/* ---- delivering ---------------------------------------------------------------------- */
+
+static void deliver(struct clu_req *q)
+{
+    switch (q->kind) {
+    case REQ_SUBMIT:
+        if (q->cb.commit)
+            q->cb.commit(q->data, q->index, q->status);
+        break;
+    case REQ_SNAPSHOT:
+        if (q->cb.snap)
+            q->cb.snap(q->data, q->status, q->index);
+        break;
+    default:
+        if (q->cb.done)
+            q->cb.done(q->data, q->status);
+        break;
+    }
+}
+
+static void check_waiters(struct clu_node *n)
+{
+    uint64_t applied = raft_last_applied(&n->raft);
+    struct clu_req *q = n->waiters.head;
+    while (q) {
+        struct clu_req *next = q->next;
+        if (q->index <= applied) {
+            clu_list_remove(&n->waiters, q);
+            q->status = CLU_OK;
+            clu_list_push(&n->done, q);
+        }
+        q = next;
+    }
+}
+
+static int append_barrier(struct clu_node *n, clu_done_cb cb, void *data);
+
+void clu_flush(struct clu_node *n)
+{
+    if (n->in_flush)
+        return;
+    n->in_flush = 1;
+    clu_check_role(n);
+    if (n->snap_kick && n->state == NODE_STARTED) {
+        n->snap_kick = 0;
+        if (raft_state(&n->raft) == RAFT_LEADER)
+            (void)append_barrier(n, NULL, NULL);
+    }
+    /* barriers and configuration entries move last_applied without an FSM
+     * apply, so waiters are checked on every flush (ticks included) */
+    for (;;) {
+        struct clu_req *q = clu_list_pop(&n->done);
+        if (!q) {
+            if (!n->waiters.head)
+                break;
+            check_waiters(n);
+            if (!n->done.head)
+                break;
+            continue;
+        }
+        deliver(q);
+        clu_req_free(q);
+    }
+    n->in_flush = 0;
+}
+
+void clu_fail_all(struct clu_node *n, int status)
+{
+    struct clu_req *q;
+    while ((q = clu_list_pop(&n->pending)))
+        clu_complete(n, q, status);
+    while ((q = clu_list_pop(&n->waiters)))
+        clu_complete(n, q, status);
+    while ((q = clu_list_pop(&n->snap_waiters)))
+        clu_complete(n, q, status);
+    pthread_mutex_lock(&n->mu);
+    struct clu_list posted = n->posted;
+    n->posted.head = n->posted.tail = NULL;
+    pthread_mutex_unlock(&n->mu);
+    while ((q = clu_list_pop(&posted)))
+        clu_complete(n, q, status);
+}
+
+/* ---- entries ------------------------------------------------------------------------- */
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct clu_req *q = req->data;
+    struct clu_node *n = q->node;
+    (void)result;
+    clu_list_remove(&n->pending, q);
+    q->index = req->index;
+    clu_complete(n, q, clu_from_raft(status));
+}
+
+/* Hand q (with buf, which raft now owns or this frees) to libraft. */
+static int append_entry(struct clu_node *n, struct clu_req *q, void *buf, size_t len)
+{
+    struct raft_buffer b = {.base = buf, .len = len};
+    q->term = n->raft.current_term;
+    q->r.apply.data = q;
+    clu_list_push(&n->pending, q);
+    int rv = raft_apply(&n->raft, &q->r.apply, &b, 1, apply_cb);
+    if (rv) {
+        clu_list_remove(&n->pending, q);
+        raft_free(buf);
+        return clu_from_raft(rv);
+    }
+    q->index = q->r.apply.index;
+    return CLU_OK;
+}
+
+static int check_entry(struct clu_node *n, size_t len)
+{
+    if (len == 0)
+        return CLU_EINVAL;
+    if (len > n->cfg.max_entry_size)
+        return CLU_ETOOBIG;
+    return CLU_OK;
+}
+
+int clu_submit(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, void *data)
+{
+    int rc;
+    if (!clu_on_loop(n))
+        return CLU_EWRONGTHREAD;
+    if (n->state != NODE_STARTED)
+        return n->state == NODE_NEW ? CLU_ENOTLEADER : CLU_ESHUTDOWN;
+    if ((rc = check_entry(n, len)))
+        return rc;
+    if (!clu_is_leader(n))
+        return CLU_ENOTLEADER;
+    void *copy = raft_malloc(len);
+    struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
+    if (!copy || !q) {
+        raft_free(copy);
+        util_free(q);
+        return CLU_ENOMEM;
+    }
+    memcpy(copy, buf, len);
+    q->cb.commit = cb;
+    q->data = data;
+    if ((rc = append_entry(n, q, copy, len)))
+        clu_req_free(q);
+    return rc;
+}
+
+int clu_post(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, void *data)
+{
+    int rc;
+    if ((rc = check_entry(n, len)))
+        return rc;
+    struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
+    void *copy = raft_malloc(len);
+    if (!copy || !q) {
+        raft_free(copy);
+        util_free(q);
+        return CLU_ENOMEM;
+    }
+    memcpy(copy, buf, len);
+    q->buf = copy;
+    q->len = len;
+    q->cb.commit = cb;
+    q->data = data;
+    pthread_mutex_lock(&n->mu);
+    if (n->post_closed) {
+        pthread_mutex_unlock(&n->mu);
+        clu_req_free(q);
+        return CLU_ESHUTDOWN;
+    }
+    clu_list_push(&n->posted, q);
+    /* under the lock: close cannot free the handle while we signal it */
+    uv_async_send(&n->wake);
+    pthread_mutex_unlock(&n->mu);
+    return CLU_OK;
+}
+
+void clu_drain_posted(struct clu_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    struct clu_list batch = n->posted;
+    n->posted.head = n->posted.tail = NULL;
+    pthread_mutex_unlock(&n->mu);
+    struct clu_req *q;
+    int leader = n->state == NODE_STARTED && clu_is_leader(n);
+    while ((q = clu_list_pop(&batch))) {
+        int rc;
+        if (n->state != NODE_STARTED) {
+            rc = n->state == NODE_NEW ? CLU_ENOTLEADER : CLU_ESHUTDOWN;
+        } else if (!leader) {
+            rc = CLU_ENOTLEADER;
+        } else {
+            void *buf = q->buf;
+            q->buf = NULL;
+            rc = append_entry(n, q, buf, q->len);
+            if (rc == CLU_ENOTLEADER)
+                leader = 0;
+        }
+        if (rc)
+            clu_complete(n, q, rc);
+    }
+}
+
+/* ---- barriers, waits, snapshots, transfer ------------------------------------------------ */
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+    struct clu_req *q = req->data;
+    q->index = req->index;
+    clu_complete(q->node, q, clu_from_raft(status));
+}
+
+static int append_barrier(struct clu_node *n, clu_done_cb cb, void *data)
+{
+    struct clu_req *q = clu_req_new(n, REQ_BARRIER);
+    if (!q)
+        return CLU_ENOMEM;
+    q->cb.done = cb;
+    q->data = data;
+    q->r.barrier.data = q;
+    int rv = raft_barrier(&n->raft, &q->r.barrier, barrier_cb);
+    if (rv) {
+        util_free(q);
+        return clu_from_raft(rv);
+    }
+    return CLU_OK;
+}
+
+int clu_barrier(struct clu_node *n, clu_done_cb cb, void *data)
+{
+    if (!clu_on_loop(n))
+        return CLU_EWRONGTHREAD;
+    if (n->state != NODE_STARTED)
+        return n->state == NODE_NEW ? CLU_ENOTLEADER : CLU_ESHUTDOWN;
+    if (raft_state(&n->raft) != RAFT_LEADER)
+        return CLU_ENOTLEADER;
+    return append_barrier(n, cb, data);
+}
+
+int clu_wait_applied(struct clu_node *n, uint64_t index, clu_done_cb cb, void *data)
+{
+    if (!clu_on_loop(n))
+        return CLU_EWRONGTHREAD;
+    if (n->state >= NODE_CLOSING)
+        return CLU_ESHUTDOWN;
+    struct clu_req *q = clu_req_new(n, REQ_WAIT);
+    if (!q)
+        return CLU_ENOMEM;
+    q->index = index;
+    q->cb.done = cb;
+    q->data = data;
+    clu_list_push(&n->waiters, q);
+    clu_wake(n);
+    return CLU_OK;
+}
+
+void clu_kick_snapshot(struct clu_node *n)
+{
+    n->snap_kick = 1;
+    clu_wake(n);
+}
+
+int clu_snapshot(struct clu_node *n, clu_snapshot_cb cb, void *data)
+{
+    if (!clu_on_loop(n))
+        return CLU_EWRONGTHREAD;
+    if (n->state != NODE_STARTED)
+        return CLU_ESHUTDOWN;
+    struct clu_req *q = clu_req_new(n, REQ_SNAPSHOT);
+    if (!q)
+        return CLU_ENOMEM;
+    q->index = raft_last_applied(&n->raft);
+    q->cb.snap = cb;
+    q->data = data;
+    clu_list_push(&n->snap_waiters, q);
+    if (!n->snap_armed) {
+        /* libraft snapshots when applied - last snapshot >= threshold,
+         * checked after each apply: lower it until this request is met */
+        n->snap_armed = 1;
+        n->saved_threshold = n->raft.snapshot.threshold;
+        raft_set_snapshot_threshold(&n->raft, 1);
+    }
+    clu_kick_snapshot(n);
+    return CLU_OK;
+}
+
+/* From the FSM glue's finalize (inside libraft). */
+void clu_snapshot_finished(void *owner, uint64_t index, int status)
+{
+    struct clu_node *n = owner;
+    struct clu_req *q = n->snap_waiters.head;
+    while (q) {
+        struct clu_req *next = q->next;
+        if (status != CLU_OK || q->index <= index) {
+            clu_list_remove(&n->snap_waiters, q);
+            q->index = index;
+            clu_complete(n, q, status);
+        }
+        q = next;
+    }
+    if (!n->snap_waiters.head) {
+        if (n->snap_armed) {
+            n->snap_armed = 0;
+            raft_set_snapshot_threshold(&n->raft, n->saved_threshold);
+        }
+    } else {
+        clu_kick_snapshot(n);
+    }
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+    struct clu_req *q = req->data;
+    struct clu_node *n = q->node;
+    raft_id lid = 0;
+    const char *addr = NULL;
+    raft_leader(&n->raft, &lid, &addr);
+    int ok = q->index ? lid == q->index : (lid != 0 && lid != n->id);
+    clu_complete(n, q, ok ? CLU_OK : CLU_ETIMEDOUT);
+}
+
+int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
+{
+    if (!clu_on_loop(n))
+        return CLU_EWRONGTHREAD;
+    if (n->state != NODE_STARTED)
+        return CLU_ESHUTDOWN;
+    if (raft_state(&n->raft) != RAFT_LEADER)
+        return CLU_ENOTLEADER;
+    struct clu_req *q = clu_req_new(n, REQ_TRANSFER);
+    if (!q)
+        return CLU_ENOMEM;
+    q->index = id;
+    q->cb.done = cb;
+    q->data = data;
+    q->r.transfer.data = q;
+    int rv = raft_transfer(&n->raft, &q->r.transfer, id, transfer_cb);
+    if (rv) {
+        util_free(q);
+        return clu_from_raft(rv);
+    }
+    return CLU_OK;
+}
