@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum kind { K_STR, K_INT, K_MS, K_SIZE };
 
@@ -32,7 +33,7 @@ static const struct setting settings[] = {
     S("auth_method", K_STR, auth_method, "scram-sha-256", 1,
       "scram-sha-256, or trust (no password: for benchmarks on loopback only)"),
     S("max_connections", K_INT, max_connections, "10000", 1, "maximum client connections"),
-    S("workers", K_INT, workers, "4", 0, "executor threads"),
+    S("workers", K_INT, workers, "0", 0, "executor threads (0 = one per CPU core)"),
     S("pool_size", K_INT, pool_size, "16", 0, "pooled SQLite connections"),
     S("io_threads", K_INT, io_threads, "1", 0, "network event loops (one per core at most)"),
     S("admission_timeout", K_MS, admission_timeout_ms, "30s", 1,
@@ -284,6 +285,10 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errcap)
         snprintf(err, errcap, "invalid value for setting \"auth_method\": \"%s\" (scram-sha-256 or trust)",
                  c->auth_method);
         return -1;
+    }
+    if (c->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->workers = n > 0 ? n : 2;
     }
     if (c->workers < 1 || c->workers > 256 || c->pool_size < 1 || c->pool_size > 4096 || c->io_threads < 1 ||
         c->io_threads > 64) {
