@@ -34,6 +34,18 @@ void ses_portal_free(struct session *s, struct ses_portal *p)
     util_free(p);
 }
 
+/* Drop every prepared statement (the map stays usable, or NULL). */
+void ses_prepared_clear(struct session *s)
+{
+    if (!s->prepared)
+        return;
+    size_t it = 0;
+    void *v;
+    while (map_next(s->prepared, &it, NULL, &v))
+        ses_prep_unref(v);
+    map_free(s->prepared);
+}
+
 void ses_portals_clear(struct session *s)
 {
     if (!s->portals)

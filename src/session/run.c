@@ -444,12 +444,7 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
     case SQL_K_DEALLOCATE:
         if (s->prepared) {
             if (st->name && strcasecmp(st->name, "all") == 0) {
-                size_t it = 0;
-                void *v;
-                while (map_next(s->prepared, &it, NULL, &v))
-                    ses_prep_unref(v);
-                map_free(s->prepared);
-                map_init(s->prepared);
+                ses_prepared_clear(s);
             } else if (st->name) {
                 struct ses_prep *p = map_del(s->prepared, st->name);
                 if (!p) {
@@ -469,14 +464,7 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         }
         ses_vars_free(s);
         ses_portals_clear(s);
-        if (s->prepared) {
-            size_t it = 0;
-            void *v;
-            while (map_next(s->prepared, &it, NULL, &v))
-                ses_prep_unref(v);
-            map_free(s->prepared);
-            map_init(s->prepared);
-        }
+        ses_prepared_clear(s);
         pgw_command_complete(&s->out, "DISCARD ALL");
         return 0;
     case SQL_K_NOOP:

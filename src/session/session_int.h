@@ -73,6 +73,7 @@ int ses_txn_end(struct session *s, int commit);
 void ses_after_statement(struct session *s);
 int ses_needs_write(struct session *s, sqlite3_stmt *st, int *wait);
 void ses_portals_clear(struct session *s);
+void ses_prepared_clear(struct session *s);
 void ses_portal_free(struct session *s, struct ses_portal *p);
 void ses_prep_unref(struct ses_prep *p);
 /* Run one translated statement of the simple protocol. Returns 0 done,

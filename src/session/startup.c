@@ -100,14 +100,8 @@ void ses_free(struct session *s)
     sec_scram_free(s->scram);
     ses_vars_free(s);
     ses_portals_clear(s);
-    if (s->prepared) {
-        size_t it = 0;
-        void *v;
-        while (map_next(s->prepared, &it, NULL, &v))
-            ses_prep_unref(v);
-        map_free(s->prepared);
-        util_free(s->prepared);
-    }
+    ses_prepared_clear(s);
+    util_free(s->prepared);
     util_free(s->portals);
     ses_copy_free(s);
     util_free(s);
