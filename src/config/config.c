@@ -47,6 +47,14 @@ static const struct setting settings[] = {
       "microseconds an idle executor thread polls for work before sleeping"),
     S("statement_cache_size", K_INT, statement_cache_size, "256", 0,
       "prepared statements cached per pooled connection"),
+    S("peer", K_STR, peer, "127.0.0.1:7433", 0, "HOST:PORT for Raft traffic between nodes (advertised)"),
+    S("join", K_STR, join, "", 0,
+      "HOST:PEERPORT of any member: a fresh data dir joins that cluster (ignored once a member)"),
+    S("election_timeout", K_MS, election_timeout_ms, "1s", 0, "Raft election timeout"),
+    S("snapshot_threshold", K_INT, snapshot_threshold, "65536", 0,
+      "txlog records applied between two snapshots (log compaction)"),
+    S("disk_reserve", K_SIZE, disk_reserve, "64MB", 1,
+      "refuse writes (SQLSTATE 53100) when less than this is free on the data dir's disk"),
 };
 #undef S
 

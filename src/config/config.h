@@ -34,6 +34,11 @@ struct cfg {
     int64_t max_message_size;
     int64_t statement_cache_size;
     int64_t worker_spin_us;
+    char *peer; /* HOST:PORT for Raft */
+    char *join; /* "" = bootstrap a fresh data dir */
+    int64_t election_timeout_ms;
+    int64_t snapshot_threshold;
+    int64_t disk_reserve;
 };
 
 /* Fill defaults (strings are heap copies; free with cfg_free). */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "sql.h"
+#include "txlog.h"
 #include "util.h"
 
 struct exe_pool;
@@ -24,12 +25,15 @@ struct exe_conn {
     size_t ncached;
     size_t cache_cap;
     struct sql_fnctx fn; /* what SQL functions see of the session using it */
+    struct txl_capture *cap; /* change capture (exe_config.capture), else NULL */
     struct exe_conn *next_free;
 };
 
 enum exe_rc {
     EXE_DONE = 0,       /* task finished this turn */
     EXE_WAIT_WRITE = 1, /* park until the write token is free, then run again */
+    EXE_PARK = 2,       /* leave the task alone: its owner submits it again later
+                           (the pool never touches it after run returns this) */
 };
 
 enum exe_flags {
@@ -50,6 +54,7 @@ struct exe_task {
     struct exe_conn *conn; /* held pooled connection or NULL */
     uint64_t queued_ns;
     int holds_write;
+    uint64_t write_t0_ns;  /* when the write token was granted */
     int flags;             /* enum exe_flags, cleared by the run function */
 };
 
@@ -60,6 +65,8 @@ struct exe_config {
     int cache_size;
     uint64_t admission_timeout_ns;
     int spin_us; /* how long an idle worker polls before sleeping */
+    int capture; /* give every connection a txlog capture */
+    int blocking_threads; /* extra threads for tasks blocked in exe_block_begin */
 };
 
 /* Start the worker threads and open pool_size connections. Returns NULL
@@ -79,6 +86,17 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t);
  * must return EXE_WAIT_WRITE. */
 int exe_write_try(struct exe_pool *p, struct exe_task *t);
 void exe_write_release(struct exe_pool *p, struct exe_task *t);
+/* From inside run, around a wait that is not CPU work (a commit waiting
+ * for Raft): another task may run on a spare thread meanwhile. At most
+ * `workers` tasks run at once outside such waits. */
+void exe_block_begin(struct exe_pool *p);
+void exe_block_end(struct exe_pool *p);
+/* Any thread. While paused, the write token is handed to nobody new: a
+ * task asking for it parks (the current holder keeps it until it
+ * releases it). Unpausing hands it to the first parked task. */
+void exe_write_pause(struct exe_pool *p, int paused);
+/* Tasks parked for the write token (and whether one holds it). */
+int exe_write_waiters(struct exe_pool *p, int *held);
 /* Periodic housekeeping (any thread): admission timeouts and aborted
  * write waits are moved to the run queue with a flag set. */
 void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns);
@@ -89,6 +107,9 @@ struct exe_stats {
     uint64_t admission_waits;
     uint64_t admission_timeouts;
     uint64_t write_waits;
+    uint64_t write_holds;   /* write token grants released */
+    uint64_t write_hold_ns; /* total time the token was held */
+    uint64_t run_ns;        /* total time tasks ran (including commit waits) */
     int conns_free;
     int conns_total;
     int queued;

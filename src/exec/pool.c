@@ -29,7 +29,9 @@ struct exe_pool {
     struct exe_conn *conns;
     int nconns, nfree;
     struct exe_task *writer;
+    int write_paused;
     int sleeping;
+    int running, max_running; /* tasks running, not counting blocked ones */
     pthread_t *threads;
     int nthreads;
     int stopping;
@@ -100,10 +102,10 @@ static void *worker_main(void *arg)
     struct exe_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        struct exe_task *t = q_pop(&p->ready);
+        struct exe_task *t = p->running < p->max_running ? q_pop(&p->ready) : NULL;
         atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
         if (!t) {
-            if (p->stopping)
+            if (p->stopping && !p->ready.n)
                 break;
             /* Spin briefly before sleeping: a sleeping worker costs two
              * context switches per job, which dominates short queries. */
@@ -122,13 +124,21 @@ static void *worker_main(void *arg)
             continue;
         }
         p->st.tasks_run++;
+        p->running++;
         pthread_mutex_unlock(&p->mu);
+        uint64_t t0 = util_now_ns();
         enum exe_rc rc = t->run(t);
+        uint64_t dt = util_now_ns() - t0;
         pthread_mutex_lock(&p->mu);
+        p->st.run_ns += dt;
+        p->running--;
+        if (p->ready.n && p->sleeping)
+            pthread_cond_signal(&p->cv);
         if (rc == EXE_WAIT_WRITE) {
-            if (!p->writer) {
+            if (!p->writer && !p->write_paused) {
                 p->writer = t;
                 t->holds_write = 1;
+                t->write_t0_ns = util_now_ns();
                 ready_push(p, t);
             } else {
                 p->st.write_waits++;
@@ -149,6 +159,8 @@ static void conn_close(struct exe_conn *c)
         sqlite3_finalize((sqlite3_stmt *)v);
     }
     map_free(&c->cache);
+    txl_capture_free(c->cap);
+    c->cap = NULL;
     if (c->db)
         sqlite3_close_v2(c->db);
     c->db = NULL;
@@ -166,7 +178,9 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
     p->admission_timeout_ns = cfg->admission_timeout_ns;
     p->spin_ns = cfg->spin_us * 1000;
     p->conns = util_calloc((size_t)cfg->pool_size, sizeof *p->conns);
-    p->threads = util_calloc((size_t)cfg->workers, sizeof *p->threads);
+    p->max_running = cfg->workers;
+    int nthreads = cfg->workers + cfg->blocking_threads;
+    p->threads = util_calloc((size_t)nthreads, sizeof *p->threads);
     if (!p->conns || !p->threads) {
         snprintf(err, errcap, "out of memory");
         goto fail;
@@ -178,11 +192,15 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
         if (sql_db_open(cfg->db_path, &c->fn, &c->db, err, errcap))
             goto fail;
         p->nconns++;
+        if (cfg->capture && !(c->cap = txl_capture_new(c->db))) {
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
         c->next_free = p->free_conns;
         p->free_conns = c;
         p->nfree++;
     }
-    for (int i = 0; i < cfg->workers; i++) {
+    for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p)) {
             snprintf(err, errcap, "could not start worker thread");
             goto fail;
@@ -263,15 +281,30 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Give the free write token to the first parked task (lock held). */
+static void hand_write_token(struct exe_pool *p)
+{
+    if (p->writer || p->write_paused)
+        return;
+    struct exe_task *w = q_pop(&p->writeq);
+    if (w) {
+        p->writer = w;
+        w->holds_write = 1;
+        w->write_t0_ns = util_now_ns();
+        ready_push(p, w);
+    }
+}
+
 int exe_write_try(struct exe_pool *p, struct exe_task *t)
 {
     if (t->holds_write)
         return 1;
     pthread_mutex_lock(&p->mu);
     int ok = 0;
-    if (!p->writer && p->writeq.n == 0) {
+    if (!p->writer && p->writeq.n == 0 && !p->write_paused) {
         p->writer = t;
         t->holds_write = 1;
+        t->write_t0_ns = util_now_ns();
         ok = 1;
     }
     pthread_mutex_unlock(&p->mu);
@@ -284,14 +317,45 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t)
         return;
     pthread_mutex_lock(&p->mu);
     t->holds_write = 0;
+    p->st.write_holds++;
+    p->st.write_hold_ns += util_now_ns() - t->write_t0_ns;
     p->writer = NULL;
-    struct exe_task *w = q_pop(&p->writeq);
-    if (w) {
-        p->writer = w;
-        w->holds_write = 1;
-        ready_push(p, w);
-    }
+    hand_write_token(p);
     pthread_mutex_unlock(&p->mu);
+}
+
+void exe_block_begin(struct exe_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->running--;
+    if (p->ready.n && p->sleeping)
+        pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void exe_block_end(struct exe_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->running++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void exe_write_pause(struct exe_pool *p, int paused)
+{
+    pthread_mutex_lock(&p->mu);
+    p->write_paused = paused;
+    hand_write_token(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int exe_write_waiters(struct exe_pool *p, int *held)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->writeq.n;
+    if (held)
+        *held = p->writer != NULL;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 struct to_arg {

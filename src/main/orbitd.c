@@ -16,6 +16,7 @@
 #include "exec.h"
 #include "net.h"
 #include "obs.h"
+#include "repl.h"
 #include "security.h"
 #include "sql.h"
 #include "util.h"
@@ -74,6 +75,8 @@ static int init_catalog(struct server *srv, char *err, size_t errcap)
     int fresh = stat(srv->db_path, &stt) != 0;
     if (sql_db_open(srv->db_path, &fn, &db, err, errcap))
         return -1;
+    /* catalog writes are local (not in the txlog): make them durable here */
+    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     char *generated = NULL;
     const char *pw = getenv("ORBIT_PASSWORD");
     int rc = sec_catalog_init(db, pw, &generated, srv->mock_key, err, errcap);
@@ -147,6 +150,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "orbitd: %s\n", err);
         return 1;
     }
+    struct rpl_config rc_ = {
+        .data_dir = cfg.data_dir,
+        .db_path = srv.db_path,
+        .peer = cfg.peer,
+        .join = cfg.join,
+        .election_timeout_ms = (unsigned)cfg.election_timeout_ms,
+        .snapshot_threshold = (unsigned)cfg.snapshot_threshold,
+        .disk_reserve = (uint64_t)cfg.disk_reserve,
+    };
+    if (rpl_open(&rc_, &srv.repl, err, sizeof err)) {
+        fprintf(stderr, "orbitd: %s\n", err);
+        log_error("startup_failed", "msg=\"%s\"", err);
+        return 1;
+    }
     struct exe_config ec = {
         .db_path = srv.db_path,
         .workers = (int)cfg.workers,
@@ -154,7 +171,11 @@ int main(int argc, char **argv)
         .cache_size = (int)cfg.statement_cache_size,
         .admission_timeout_ns = (uint64_t)cfg.admission_timeout_ms * 1000000ULL,
         .spin_us = (int)cfg.worker_spin_us,
+        .capture = 1,
     };
+    /* a worker waits for Raft while its commit is in flight: one extra
+     * thread per pooled connection keeps the cores busy meanwhile */
+    ec.blocking_threads = ec.pool_size;
     srv.pool = exe_pool_new(&ec, err, sizeof err);
     if (!srv.pool) {
         fprintf(stderr, "orbitd: %s\n", err);
@@ -164,6 +185,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);
         exe_pool_free(srv.pool);
+        return 1;
+    }
+    if (rpl_start(srv.repl, &srv.loops[0].loop, srv.pool, err, sizeof err)) {
+        fprintf(stderr, "orbitd: %s\n", err);
+        log_error("startup_failed", "msg=\"%s\"", err);
         return 1;
     }
     if (obs_http_start(&srv, err, sizeof err)) {
@@ -180,6 +206,7 @@ int main(int argc, char **argv)
                  cfg.listen);
     rc = net_run(&srv);
     exe_pool_free(srv.pool);
+    rpl_free(srv.repl);
     sec_roles_free(srv.roles);
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/orbitd.pid", cfg.data_dir);

@@ -18,6 +18,7 @@
 
 struct session;
 struct server;
+struct rpl;
 
 /* Output travelling from a worker to a session's loop. */
 struct net_chunk {
@@ -51,6 +52,7 @@ struct server {
     char **argv;
     char db_path[4096];
     struct exe_pool *pool;
+    struct rpl *repl; /* the txlog commit path (NULL: plain SQLite commits) */
     struct ioloop *loops;
     int nloops;
     atomic_int nsessions;

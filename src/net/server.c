@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "repl.h"
 #include "session.h"
 
 #define FLOW_HIGH (4u << 20)
@@ -487,6 +488,12 @@ static void loop_tick_cb(uv_timer_t *t)
 
 static uv_timer_t loop_ticks[64];
 
+static void repl_stopped(void *data)
+{
+    struct server *srv = data;
+    uv_stop(&srv->loops[0].loop);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct server *srv = t->data;
@@ -497,10 +504,13 @@ static void tick_cb(uv_timer_t *t)
     int remaining = drain_sessions(&srv->loops[0], now);
     for (int i = 1; i < srv->nloops; i++)
         remaining += srv->loops[i].nsessions;
-    if (remaining == 0) {
+    if (remaining == 0 && !stop_requested) {
         log_info("shutdown", "msg=\"all sessions closed\"");
         stop_requested = 1;
-        uv_stop(&srv->loops[0].loop);
+        if (srv->repl)
+            rpl_stop(srv->repl, repl_stopped, srv);
+        else
+            uv_stop(&srv->loops[0].loop);
     }
 }
 

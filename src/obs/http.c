@@ -2,6 +2,7 @@
  * and Prometheus scrapes. One request per connection, answered and
  * closed; requests larger than 8 KiB or slower than 5 s are dropped. */
 #include "obs.h"
+#include "repl.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -104,6 +105,36 @@ static void metrics(struct http_conn *c)
     COUNTER("orbit_write_waits_total", "Jobs that waited for the write token.", st.write_waits);
     GAUGE("orbit_uptime_seconds", "Seconds since the node started.", "%.3f",
           (double)(util_wall_us() - srv->started_us) / 1e6);
+#define SUMMARY(name, help, sum_ns, count)                                                                        \
+    buf_printf(&b, "# HELP %s %s\n# TYPE %s summary\n%s_sum %.9f\n%s_count %llu\n", name, help, name, name,       \
+               (double)(sum_ns) / 1e9, name, (unsigned long long)(count))
+    SUMMARY("orbit_write_lock_hold_seconds", "How long each write transaction held the write token.",
+            st.write_hold_ns, st.write_holds);
+    SUMMARY("orbit_statement_seconds",
+            "Server time per job (a Query message, or an extended-protocol batch up to Sync), commit wait included.",
+            st.run_ns, st.tasks_run);
+    if (srv->repl) {
+        struct rpl_stats rs;
+        rpl_get_stats(srv->repl, &rs);
+        GAUGE("orbit_raft_role", "0 none, 1 follower, 2 candidate, 3 leader (caught up).", "%d", rs.role);
+        GAUGE("orbit_raft_term", "Current Raft term.", "%llu", (unsigned long long)rs.term);
+        GAUGE("orbit_raft_commit_index", "Raft commit index.", "%llu", (unsigned long long)rs.commit_index);
+        GAUGE("orbit_raft_applied_index", "Raft index applied to the database.", "%llu",
+              (unsigned long long)rs.applied_index);
+        GAUGE("orbit_raft_last_index", "Last index in the local Raft log.", "%llu", (unsigned long long)rs.last_index);
+        GAUGE("orbit_raft_snapshot_index", "Index of the newest snapshot.", "%llu",
+              (unsigned long long)rs.snapshot_index);
+        GAUGE("orbit_txlog_lsn", "Newest txlog LSN committed and applied here.", "%llu", (unsigned long long)rs.lsn);
+        GAUGE("orbit_txlog_inflight", "Records committed locally and not yet committed by Raft.", "%d", rs.inflight);
+        COUNTER("orbit_txlog_commits_total", "Records committed through Raft.", rs.commits);
+        COUNTER("orbit_txlog_commit_failures_total", "Records whose Raft commit failed.", rs.commit_failures);
+        COUNTER("orbit_txlog_record_bytes_total", "Encoded txlog bytes submitted.", rs.record_bytes);
+        COUNTER("orbit_txlog_records_applied_total", "Records replayed from the log or received.", rs.records_applied);
+        COUNTER("orbit_raft_snapshots_total", "Snapshots taken.", rs.snapshots);
+        SUMMARY("orbit_commit_wait_seconds", "How long commits waited for Raft.", rs.commit_wait_ns, rs.commits);
+        GAUGE("orbit_disk_full", "1 while writes are refused for lack of disk space.", "%d", rs.nospace);
+    }
+#undef SUMMARY
 #undef GAUGE
 #undef COUNTER
     if (!buf_ok(&b)) {

@@ -313,8 +313,15 @@ void ses_copy_done(struct session *s)
     }
     char tag[64];
     snprintf(tag, sizeof tag, "COPY %lld", (long long)rows);
+    s->cc_mark = s->out.len;
     pgw_command_complete(&s->out, tag);
-    ses_after_statement(s);
+    if (ses_after_statement(s, 1)) {
+        if (!extended)
+            ses_query_continue_abort(s);
+        else
+            s->skip_to_sync = 1;
+        return;
+    }
     if (!extended)
         ses_query_continue(s);
 }

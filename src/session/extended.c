@@ -431,7 +431,8 @@ static int do_execute(struct session *s, const char *p, size_t len)
             return 1;
         if (rc < 0)
             s->skip_to_sync = 1;
-        ses_after_statement(s);
+        if (ses_after_statement(s, rc == 0))
+            s->skip_to_sync = 1;
         return 0;
     }
     if (!st->sql) {
@@ -445,12 +446,13 @@ static int do_execute(struct session *s, const char *p, size_t len)
             return 1;
         if (rc < 0)
             s->skip_to_sync = 1;
-        ses_after_statement(s);
+        if (ses_after_statement(s, rc == 0))
+            s->skip_to_sync = 1;
         return 0;
     }
     if (po->done && !po->row_ready) {
         char tag[64];
-        pgw_command_complete(&s->out, ses_tag(st, s->task.conn->db, 0, tag, sizeof tag));
+        pgw_command_complete(&s->out, ses_tag(st, 0, 0, tag, sizeof tag));
         return 0;
     }
     if (!po->started) {
@@ -462,6 +464,11 @@ static int do_execute(struct session *s, const char *p, size_t len)
             return 0;
         }
         po->wrote = !sqlite3_stmt_readonly(po->stmt);
+        if (po->wrote && ses_stmt_begin(s, po->stmt)) {
+            s->skip_to_sync = 1;
+            ses_after_statement(s, 0);
+            return 0;
+        }
     }
     uint64_t ms = ses_var_ms(s, "statement_timeout");
     s->deadline_ns = ms ? util_now_ns() + ms * 1000000ULL : 0;
@@ -513,17 +520,21 @@ static int do_execute(struct session *s, const char *p, size_t len)
         return 0;
     }
     po->done = 1;
+    int64_t changes = sqlite3_changes64(s->task.conn->db);
+    /* end the statement now so that an autocommit write can commit */
+    sqlite3_reset(po->stmt);
+    if (po->wrote && ses_stmt_end(s, rc == SQLITE_DONE))
+        rc = SQLITE_ERROR; /* error sent */
     if (rc != SQLITE_DONE) {
         s->skip_to_sync = 1;
-        sqlite3_reset(po->stmt);
-        ses_after_statement(s);
+        ses_after_statement(s, 0);
         return 0;
     }
     char tag[64];
-    pgw_command_complete(&s->out, ses_tag(st, s->task.conn->db, rows, tag, sizeof tag));
-    /* end the statement now so an autocommit write commits */
-    sqlite3_reset(po->stmt);
-    ses_after_statement(s);
+    s->cc_mark = s->out.len;
+    pgw_command_complete(&s->out, ses_tag(st, changes, rows, tag, sizeof tag));
+    if (ses_after_statement(s, 1))
+        s->skip_to_sync = 1;
     return 0;
 }
 

@@ -88,10 +88,14 @@ static int run_sql(struct session *s, const char *sql)
 
 int ses_txn_begin(struct session *s, int read_only)
 {
-    int rc = run_sql(s, "BEGIN");
-    if (rc != SQLITE_OK) {
-        ses_send_sqlite_error(s, db_of(s), rc);
-        return -1;
+    if (s->auto_txn) {
+        s->auto_txn = 0; /* the statement's own transaction becomes the block */
+    } else {
+        int rc = run_sql(s, "BEGIN");
+        if (rc != SQLITE_OK) {
+            ses_send_sqlite_error(s, db_of(s), rc);
+            return -1;
+        }
     }
     s->txn = 'T';
     const char *d = ses_get_var(s, "default_transaction_read_only");
@@ -99,41 +103,163 @@ int ses_txn_begin(struct session *s, int read_only)
     return 0;
 }
 
-/* End the transaction block: commit (0 ok, -1 error reported: the
- * transaction is then rolled back) or roll back. */
-int ses_txn_end(struct session *s, int commit)
+static void rollback(struct session *s)
+{
+    if (!sqlite3_get_autocommit(db_of(s)))
+        run_sql(s, "ROLLBACK");
+    if (s->task.conn->cap)
+        txl_capture_reset(s->task.conn->cap);
+}
+
+/* Commit the open SQLite transaction. With a txlog (s->srv->repl) the
+ * record goes to Raft and this waits, with the write token released, until
+ * Raft has committed it: the client hears of the commit only then.
+ * 0 ok; -1 error sent (nothing committed, or the outcome is unknown). */
+static int commit(struct session *s)
 {
     sqlite3 *db = db_of(s);
-    int rc = SQLITE_OK, ret = 0;
-    if (!sqlite3_get_autocommit(db)) {
-        if (commit) {
-            ses_portals_clear(s);
-            rc = run_sql(s, "COMMIT");
-            if (rc != SQLITE_OK) {
-                s->txn = 'I';
-                ses_send_sqlite_error(s, db, rc);
-                ret = -1;
-                if (!sqlite3_get_autocommit(db))
-                    run_sql(s, "ROLLBACK");
-            }
-        } else {
-            ses_portals_clear(s);
-            run_sql(s, "ROLLBACK");
+    char state[6], msg[400];
+    msg[0] = 0;
+    if (!s->srv->repl || !s->task.conn->cap) {
+        int rc = run_sql(s, "COMMIT");
+        if (rc != SQLITE_OK) {
+            ses_send_sqlite_error(s, db, rc);
+            rollback(s);
+            return -1;
         }
+        return 0;
     }
+    struct rpl_wait w;
+    int rc = rpl_commit(s->srv->repl, s->task.conn, &w, state, msg, sizeof msg);
+    if (rc < 0) {
+        ses_send_error(s, state, msg, NULL, NULL);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    exe_write_release(s->srv->pool, &s->task);
+    exe_block_begin(s->srv->pool);
+    rc = rpl_wait(s->srv->repl, &w, state, msg, sizeof msg);
+    exe_block_end(s->srv->pool);
+    if (rc) {
+        ses_send_error(s, state, msg, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* End the transaction block: commit (0 ok, -1 error reported: the
+ * transaction is then rolled back) or roll back. */
+int ses_txn_end(struct session *s, int commit_it)
+{
+    sqlite3 *db = db_of(s);
+    int ret = 0;
     ses_portals_clear(s);
+    if (!sqlite3_get_autocommit(db)) {
+        if (commit_it) {
+            s->txn = 'I';
+            ret = commit(s);
+        } else {
+            rollback(s);
+        }
+    } else if (s->task.conn->cap) {
+        txl_capture_reset(s->task.conn->cap);
+    }
     s->txn = 'I';
     s->implicit_txn = 0;
+    s->auto_txn = 0;
     ses_vars_end_txn(s);
     exe_write_release(s->srv->pool, &s->task);
     return ret;
 }
 
-/* Called after each statement outside a transaction block. */
-void ses_after_statement(struct session *s)
+/* Called after each statement outside a transaction block: ends the
+ * statement's own write transaction (commit when ok). 0, or -1 when the
+ * commit failed: the statement's CommandComplete is replaced by the
+ * error. */
+int ses_after_statement(struct session *s, int ok)
 {
+    int ret = 0;
+    if (s->auto_txn) {
+        s->auto_txn = 0;
+        if (ok) {
+            size_t mark = s->cc_mark;
+            struct buf err;
+            buf_init(&err);
+            struct buf keep = s->out;
+            s->out = err;
+            ret = commit(s);
+            err = s->out;
+            s->out = keep;
+            if (ret) {
+                if (mark <= s->out.len)
+                    s->out.len = mark; /* drop the CommandComplete */
+                buf_append(&s->out, err.data, err.len);
+            }
+            buf_free(&err);
+        } else {
+            rollback(s);
+        }
+    }
     if (s->txn == 'I' && !s->implicit_txn)
         exe_write_release(s->srv->pool, &s->task);
+    return ret;
+}
+
+/* Around one SQLite statement that may write: mirror it in the capture
+ * (DDL as text, other statements as row changes). */
+static int stmt_begin(struct session *s, sqlite3_stmt *st)
+{
+    struct txl_capture *cap = s->task.conn->cap;
+    s->cap_kind = -1;
+    if (!cap || sqlite3_stmt_readonly(st))
+        return 0;
+    enum txl_kind k = txl_classify(sqlite3_sql(st));
+    if (k == TXL_KIND_DDL) {
+        if (txl_capture_ddl_begin(cap, sqlite3_sql(st))) {
+            ses_send_error(s, "XX000", txl_capture_error(cap) ? txl_capture_error(cap) : "out of memory", NULL, NULL);
+            return -1;
+        }
+    } else if (k == TXL_KIND_DML || k == TXL_KIND_CTAS) {
+        txl_capture_stmt_begin(cap);
+    } else {
+        return 0;
+    }
+    s->cap_kind = (int)k;
+    return 0;
+}
+
+/* 0, or -1 when the capture failed (error sent): the transaction cannot
+ * be replicated and must roll back. ddl_recorded gets ddl_end's result. */
+static int stmt_end(struct session *s, int ok, int *ddl_recorded)
+{
+    struct txl_capture *cap = s->task.conn->cap;
+    int k = s->cap_kind, rc = 0;
+    s->cap_kind = -1;
+    if (k < 0 || !cap)
+        return 0;
+    if (k == TXL_KIND_DDL) {
+        rc = txl_capture_ddl_end(cap, ok);
+        if (ddl_recorded)
+            *ddl_recorded = rc == 1;
+        rc = rc < 0 ? -1 : 0;
+    } else {
+        rc = txl_capture_stmt_end(cap, ok);
+    }
+    if (rc < 0 && ok)
+        ses_send_error(s, "XX000", txl_capture_error(cap) ? txl_capture_error(cap) : "change capture failed", NULL,
+                       "The transaction could not be recorded for replication and was not committed.");
+    return rc;
+}
+
+int ses_stmt_begin(struct session *s, sqlite3_stmt *st)
+{
+    return stmt_begin(s, st);
+}
+
+int ses_stmt_end(struct session *s, int ok)
+{
+    return stmt_end(s, ok, NULL);
 }
 
 /* Does st need the write token? Returns 0 to go on, 1 to wait, -1 error. */
@@ -154,8 +280,32 @@ int ses_needs_write(struct session *s, sqlite3_stmt *st, int *unused)
         ses_send_error(s, "25006", "cannot execute this statement in a read-only transaction", NULL, NULL);
         return -1;
     }
+    struct txl_capture *cap = s->task.conn->cap;
+    enum txl_kind k = cap ? txl_classify(sqlite3_sql(st)) : TXL_KIND_DML;
+    if (k == TXL_KIND_REFUSE) {
+        ses_send_error(s, "0A000", "VACUUM is not supported: it renumbers rowids and would break replication",
+                       NULL, "Use VACUUM INTO 'file' for a compacted copy.");
+        return -1;
+    }
+    if (s->srv->repl && k != TXL_KIND_LOCAL) {
+        char state[6], msg[300], hint[200];
+        if (rpl_write_check(s->srv->repl, state, msg, sizeof msg, hint, sizeof hint)) {
+            ses_send_error(s, state, msg, NULL, hint[0] ? hint : NULL);
+            return -1;
+        }
+    }
     if (!exe_write_try(s->srv->pool, &s->task))
         return 1;
+    if (cap && k != TXL_KIND_LOCAL && sqlite3_get_autocommit(db_of(s))) {
+        /* an autocommit statement gets its own transaction, so that its
+         * record and applied LSN commit with it */
+        int rc = run_sql(s, "BEGIN");
+        if (rc != SQLITE_OK) {
+            ses_send_sqlite_error(s, db_of(s), rc);
+            return -1;
+        }
+        s->auto_txn = 1;
+    }
     return 0;
 }
 
@@ -271,17 +421,68 @@ int ses_send_rows(struct session *s, sqlite3_stmt *st, const uint32_t *oids, con
     }
 }
 
-const char *ses_tag(struct sql_stmt *st, sqlite3 *db, int64_t rows, char *buf, size_t cap)
+const char *ses_tag(struct sql_stmt *st, int64_t changes, int64_t rows, char *buf, size_t cap)
 {
     if (strcmp(st->tag, "SELECT") == 0)
         snprintf(buf, cap, "SELECT %lld", (long long)rows);
     else if (strcmp(st->tag, "INSERT") == 0)
-        snprintf(buf, cap, "INSERT 0 %lld", (long long)sqlite3_changes64(db));
+        snprintf(buf, cap, "INSERT 0 %lld", (long long)changes);
     else if (strcmp(st->tag, "UPDATE") == 0 || strcmp(st->tag, "DELETE") == 0 || strcmp(st->tag, "MERGE") == 0)
-        snprintf(buf, cap, "%s %lld", st->tag, (long long)sqlite3_changes64(db));
+        snprintf(buf, cap, "%s %lld", st->tag, (long long)changes);
     else
         util_strlcpy(buf, st->tag, cap);
     return buf;
+}
+
+/* Run a CREATE TABLE ... AS SELECT as its two replicable halves: the
+ * table (DDL text) and its rows (row changes). rows gets the row count. */
+static int exec_ctas(struct session *s, const char *sql, int64_t *rows)
+{
+    struct txl_ctas ct;
+    char err[300];
+    if (txl_rewrite_ctas(sql, &ct, err, sizeof err)) {
+        ses_send_error(s, "0A000", err, NULL, NULL);
+        return -1;
+    }
+    int rc = -1, recorded = 0;
+    const char *parts[2] = {ct.create_sql, ct.insert_sql};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st = NULL;
+        int src = sqlite3_prepare_v2(db_of(s), parts[i], -1, &st, NULL);
+        if (src != SQLITE_OK) {
+            ses_send_sqlite_error(s, db_of(s), src);
+            goto out;
+        }
+        if (i == 0) {
+            if (txl_capture_ddl_begin(s->task.conn->cap, parts[0])) {
+                sqlite3_finalize(st);
+                ses_send_error(s, "XX000", "change capture failed", NULL, NULL);
+                goto out;
+            }
+            s->cap_kind = TXL_KIND_DDL;
+        } else {
+            txl_capture_stmt_begin(s->task.conn->cap);
+            s->cap_kind = TXL_KIND_DML;
+        }
+        while ((src = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (src != SQLITE_DONE)
+            ses_send_sqlite_error(s, db_of(s), src);
+        sqlite3_finalize(st);
+        if (stmt_end(s, src == SQLITE_DONE, &recorded) || src != SQLITE_DONE)
+            goto out;
+        if (i == 0 && !recorded) {
+            *rows = 0; /* IF NOT EXISTS and the table was there */
+            rc = 0;
+            goto out;
+        }
+        if (i == 1)
+            *rows = sqlite3_changes64(db_of(s));
+    }
+    rc = 0;
+out:
+    txl_ctas_free(&ct);
+    return rc;
 }
 
 /* Execute the SQLite text of a translated statement in the simple
@@ -291,7 +492,7 @@ int ses_exec_simple_stmt(struct session *s, struct sql_stmt *st)
     sqlite3 *db = db_of(s);
     const char *sql = st->sql ? st->sql : "";
     const char *end = sql + strlen(sql);
-    int64_t rows = 0;
+    int64_t rows = 0, changes = -1;
     start_deadline(s);
     while (sql < end) {
         sqlite3_stmt *stmt = NULL;
@@ -310,6 +511,25 @@ int ses_exec_simple_stmt(struct session *s, struct sql_stmt *st)
             exe_finish(s->task.conn, stmt);
             return w > 0 ? 1 : -1;
         }
+        if (s->task.conn->cap && !sqlite3_stmt_readonly(stmt) && txl_classify(sqlite3_sql(stmt)) == TXL_KIND_CTAS) {
+            char *text = util_strdup(sqlite3_sql(stmt));
+            exe_finish(s->task.conn, stmt);
+            if (!text) {
+                ses_send_error(s, "53200", "out of memory", NULL, NULL);
+                return -1;
+            }
+            rc = exec_ctas(s, text, &rows);
+            util_free(text);
+            if (rc)
+                return -1;
+            changes = rows;
+            sql = tail;
+            continue;
+        }
+        if (stmt_begin(s, stmt)) {
+            exe_finish(s->task.conn, stmt);
+            return -1;
+        }
         int ncols = sqlite3_column_count(stmt);
         uint32_t *oids = NULL;
         int pending = 0;
@@ -319,12 +539,14 @@ int ses_exec_simple_stmt(struct session *s, struct sql_stmt *st)
             if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
                 ses_send_sqlite_error(s, db, rc);
                 exe_finish(s->task.conn, stmt);
+                stmt_end(s, 0, NULL);
                 return -1;
             }
             pending = rc == SQLITE_ROW;
             ses_describe_columns(s, stmt, NULL, 0, pending, &oids);
             if (!oids) {
                 exe_finish(s->task.conn, stmt);
+                stmt_end(s, 0, NULL);
                 ses_send_error(s, "53200", "out of memory", NULL, NULL);
                 return -1;
             }
@@ -338,13 +560,15 @@ int ses_exec_simple_stmt(struct session *s, struct sql_stmt *st)
                 ses_send_sqlite_error(s, db, rc);
         }
         util_free(oids);
+        changes = sqlite3_changes64(db);
         exe_finish(s->task.conn, stmt);
-        if (rc != SQLITE_DONE)
+        if (stmt_end(s, rc == SQLITE_DONE, NULL) || rc != SQLITE_DONE)
             return -1;
         sql = tail;
     }
     char tag[64];
-    pgw_command_complete(&s->out, ses_tag(st, db, rows, tag, sizeof tag));
+    s->cc_mark = s->out.len;
+    pgw_command_complete(&s->out, ses_tag(st, changes < 0 ? 0 : changes, rows, tag, sizeof tag));
     return 0;
 }
 
@@ -412,6 +636,16 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
                 ses_send_sqlite_error(s, db_of(s), rc);
             }
             return -1;
+        }
+        struct txl_capture *cap = s->task.conn->cap;
+        if (cap && st->name) {
+            int crc = st->kind == SQL_K_SAVEPOINT ? txl_capture_savepoint(cap, st->name)
+                      : st->kind == SQL_K_RELEASE ? txl_capture_release(cap, st->name)
+                                                  : txl_capture_rollback_to(cap, st->name);
+            if (crc) {
+                ses_send_error(s, "XX000", "change capture could not follow the savepoint", NULL, NULL);
+                return -1;
+            }
         }
         if (st->kind == SQL_K_ROLLBACK_TO)
             s->txn = 'T';
@@ -561,7 +795,8 @@ static int simple_query(struct session *s, const char *payload, size_t len)
         if (rc < 0)
             goto failed;
         q->next++;
-        ses_after_statement(s);
+        if (ses_after_statement(s, 1))
+            goto failed_after;
         if (s->copy_in) {
             /* the rest of the string runs after the COPY ends */
             return 0;
@@ -575,8 +810,9 @@ static int simple_query(struct session *s, const char *payload, size_t len)
 failed:
     if (s->implicit_txn)
         ses_txn_end(s, 0);
+    ses_after_statement(s, 0);
+failed_after:
     query_free(s);
-    ses_after_statement(s);
 ready:
     pgw_ready(&s->out, s->txn == 'X' ? 'I' : s->txn);
     return 0;
@@ -608,8 +844,8 @@ static void cleanup_job(struct session *s)
     if (s->task.conn) {
         ses_copy_free(s);
         ses_portals_clear(s);
-        if (!sqlite3_get_autocommit(db_of(s)))
-            run_sql(s, "ROLLBACK");
+        rollback(s);
+        s->auto_txn = 0;
         exe_write_release(s->srv->pool, &s->task);
         exe_release_conn(s->srv->pool, &s->task);
     }

@@ -50,6 +50,9 @@ struct session {
     uint8_t txn_read_only;
     uint8_t implicit_txn; /* a multi-statement simple query's transaction */
     uint8_t registered;
+    uint8_t auto_txn;     /* the transaction an autocommit write statement runs in */
+    int8_t cap_kind;      /* enum txl_kind of the statement being captured, -1 none */
+    size_t cc_mark;       /* out.len before the last CommandComplete */
     volatile int closing; /* read by workers */
     volatile int cancel;  /* set by CancelRequest */
     atomic_long inflight; /* bytes posted to the loop and not yet written */

@@ -3,6 +3,7 @@
 #define ORBIT_SESSION_INT_H
 
 #include "pgwire.h"
+#include "repl.h"
 #include "security.h"
 #include "session.h"
 
@@ -70,7 +71,11 @@ void ses_send_sqlite_error(struct session *s, sqlite3 *db, int rc);
 void ses_maybe_flush(struct session *s);
 int ses_txn_begin(struct session *s, int read_only);
 int ses_txn_end(struct session *s, int commit);
-void ses_after_statement(struct session *s);
+int ses_after_statement(struct session *s, int ok);
+/* Around a statement that may write (change capture): begin -1 = error
+ * sent; end -1 = the capture failed (error sent), roll back. */
+int ses_stmt_begin(struct session *s, sqlite3_stmt *st);
+int ses_stmt_end(struct session *s, int ok);
 int ses_needs_write(struct session *s, sqlite3_stmt *st, int *wait);
 void ses_portals_clear(struct session *s);
 void ses_prepared_clear(struct session *s);
@@ -86,7 +91,7 @@ int ses_send_rows(struct session *s, sqlite3_stmt *st, const uint32_t *oids, con
                   int64_t max, int64_t *count, int *pending);
 void ses_query_continue(struct session *s);
 void ses_query_continue_abort(struct session *s);
-const char *ses_tag(struct sql_stmt *st, sqlite3 *db, int64_t rows, char *buf, size_t cap);
+const char *ses_tag(struct sql_stmt *st, int64_t changes, int64_t rows, char *buf, size_t cap);
 
 /* extended.c (worker) */
 int ses_handle_extended(struct session *s, char type, const char *p, size_t len);

@@ -322,7 +322,7 @@ int sql_db_open(const char *path, struct sql_fnctx *fn, sqlite3 **out, char *err
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 10000);
     if (exec_simple(db, "PRAGMA journal_mode=WAL", err, errcap) ||
-        exec_simple(db, "PRAGMA synchronous=FULL", err, errcap) ||
+        exec_simple(db, "PRAGMA synchronous=NORMAL", err, errcap) ||
         exec_simple(db, "PRAGMA foreign_keys=ON", err, errcap) ||
         exec_simple(db, "PRAGMA recursive_triggers=ON", err, errcap) ||
         exec_simple(db, "PRAGMA mmap_size=1073741824", err, errcap)) {

@@ -97,6 +97,7 @@ class OrbitServer:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.http_port = http_port or free_port()
+        self.peer_port = free_port()
         self.use_http = http
         self.use_listen = listen
         self.args = list(args)
@@ -119,6 +120,8 @@ class OrbitServer:
             cmd += ["--http", "%s:%d" % (self.host, self.http_port)]
         if self.config:
             cmd += ["--config", self.config]
+        if not any(a == "--peer" or a.startswith("--peer=") for a in self.args):
+            cmd += ["--peer", "%s:%d" % (self.host, self.peer_port)]
         return cmd + self.args
 
     def env(self):

@@ -1,0 +1,751 @@
+/* repl/repl.c: the commit path on Raft, the FSM, startup repair. */
+#include "repl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "sql.h"
+#include "txlog.h"
+
+#define BACKUP_PAGES 1024      /* pages per sqlite3_backup_step */
+#define PAUSE_MAX_NS 2000000000ULL /* never hold writers back longer for a snapshot */
+#define TICK_MS 200
+
+struct rpl {
+    struct rpl_config cfg;
+    char data_dir[4096];
+    char db_path[4096];
+    char peer[256];
+    char join[256];
+    char base_path[4200];
+    uv_loop_t *loop;
+    struct exe_pool *pool;
+    struct clu_node *node;
+    sqlite3 *adb;              /* loop: applies records, restores snapshots */
+    struct txl_applier *ap;
+    sqlite3 *sdb;              /* snapshot reader (one snapshot at a time) */
+    struct sql_fnctx fn;
+    uv_timer_t timer;
+    int timer_on;
+    uint64_t node_id;
+
+    /* Worker side, under the write token: the LSN the next record gets
+     * is last_lsn + 1. */
+    uint64_t last_lsn;
+
+    pthread_mutex_t mu;        /* waits, stats, hint */
+    atomic_int inflight;       /* records committed locally, not yet applied */
+    atomic_ullong applied_lsn; /* newest LSN committed by Raft and in the db */
+    atomic_int role;
+    atomic_int nospace;
+    atomic_int broken;
+    atomic_int stopping;
+    char leader_hint[128];
+    uint64_t pause_since_ns;   /* loop: writers held back for a snapshot */
+    struct rpl_stats st;
+    void (*stop_cb)(void *);
+    void *stop_data;
+};
+
+/* ---- helpers ---- */
+
+static int exec1(sqlite3 *db, const char *sql, char *err, size_t errcap)
+{
+    char *m = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &m) != SQLITE_OK) {
+        snprintf(err, errcap, "%s: %s", sql, m ? m : sqlite3_errmsg(db));
+        sqlite3_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Copy database file src_path into the open connection dst (all of it,
+ * in bounded steps). 0 or -1 with err. */
+static int backup_into(sqlite3 *dst, const char *src_path, char *err, size_t errcap)
+{
+    sqlite3 *src = NULL;
+    if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errcap, "open %s: %s", src_path, src ? sqlite3_errmsg(src) : "out of memory");
+        sqlite3_close(src);
+        return -1;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    if (!b) {
+        snprintf(err, errcap, "restore from %s: %s", src_path, sqlite3_errmsg(dst));
+        sqlite3_close(src);
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_backup_step(b, BACKUP_PAGES)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        ;
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errcap, "restore from %s: %s", src_path, sqlite3_errstr(rc));
+        sqlite3_close(src);
+        return -1;
+    }
+    sqlite3_close(src);
+    return 0;
+}
+
+static int read_lsn(sqlite3 *db, uint64_t *lsn, char *err, size_t errcap)
+{
+    return txl_applied_lsn(db, lsn, err, errcap);
+}
+
+/* ---- startup: base copy and the database-ahead-of-log check ---- */
+
+static int make_base(struct rpl *r, char *err, size_t errcap)
+{
+    struct stat sb;
+    if (stat(r->base_path, &sb) == 0)
+        return 0;
+    sqlite3 *db = NULL;
+    if (sql_db_open(r->db_path, &r->fn, &db, err, errcap))
+        return -1;
+    char tmp[4300], sql[4400];
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->base_path);
+    unlink(tmp);
+    char *q = sqlite3_mprintf("VACUUM INTO %Q", tmp);
+    snprintf(sql, sizeof sql, "%s", q ? q : "");
+    sqlite3_free(q);
+    int rc = exec1(db, sql, err, errcap);
+    sqlite3_close(db);
+    if (rc)
+        return -1;
+    if (fsync_path(tmp) || rename(tmp, r->base_path) || fsync_path(r->data_dir)) {
+        snprintf(err, errcap, "could not write %s: %s", r->base_path, strerror(errno));
+        return -1;
+    }
+    log_info("repl.base_written", "path=%s", r->base_path);
+    return 0;
+}
+
+struct scan {
+    uint64_t max_lsn;
+    uint64_t records;
+    int bad;
+    uint64_t bad_index;
+    char err[300];
+};
+
+static int scan_entry(void *ud, const struct clu_log_info *info, const struct clu_log_entry *e)
+{
+    struct scan *sc = ud;
+    struct txl_record rec;
+    (void)info;
+    if (e->type != CLU_ENTRY_COMMAND)
+        return 0;
+    txl_record_init(&rec);
+    if (e->malformed || txl_decode(e->buf, e->len, &rec, sc->err, sizeof sc->err)) {
+        if (e->malformed)
+            snprintf(sc->err, sizeof sc->err, "malformed entry");
+        sc->bad = 1;
+        sc->bad_index = e->index;
+        return -1;
+    }
+    if (rec.lsn > sc->max_lsn)
+        sc->max_lsn = rec.lsn;
+    sc->records++;
+    txl_record_free(&rec);
+    return 0;
+}
+
+/* A local commit whose record never reached the disk leaves the database
+ * ahead of the log (SQLite commits before Raft's fsync). Such a commit was
+ * never acknowledged: restore the newest snapshot (libraft restores it at
+ * start, the log replays after it) or, with none, the base copy. */
+static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
+{
+    uint64_t db_lsn = 0;
+    sqlite3 *db = NULL;
+    if (sql_db_open(r->db_path, &r->fn, &db, err, errcap))
+        return -1;
+    if (read_lsn(db, &db_lsn, err, errcap)) {
+        sqlite3_close(db);
+        return -1;
+    }
+    struct scan sc;
+    memset(&sc, 0, sizeof sc);
+    struct clu_log_info li;
+    int rc = clu_log_read(r->data_dir, &li, scan_entry, &sc, err, errcap);
+    if (rc) {
+        if (sc.bad)
+            snprintf(err, errcap, "txlog entry %llu in %s/raft does not decode: %s", (unsigned long long)sc.bad_index,
+                     r->data_dir, sc.err);
+        sqlite3_close(db);
+        return -1;
+    }
+    uint64_t snap_lsn = li.has_snapshot && li.snapshot_desc_ok ? li.snapshot_desc.lsn : 0;
+    uint64_t durable = sc.max_lsn > snap_lsn ? sc.max_lsn : snap_lsn;
+    log_info("repl.startup", "db_lsn=%llu log_lsn=%llu snapshot_lsn=%llu log_entries=%llu first_index=%llu "
+             "last_index=%llu records=%llu",
+             (unsigned long long)db_lsn, (unsigned long long)sc.max_lsn, (unsigned long long)snap_lsn,
+             (unsigned long long)li.entries, (unsigned long long)li.first_index, (unsigned long long)li.last_index,
+             (unsigned long long)sc.records);
+    if (db_lsn <= durable) {
+        sqlite3_close(db);
+        return 0;
+    }
+    const char *from = r->base_path;
+    char snap[4300];
+    if (li.has_snapshot && li.snapshot_desc_ok) {
+        snprintf(snap, sizeof snap, "%s/snapshots/%s", r->data_dir, li.snapshot_desc.name);
+        from = snap;
+    }
+    log_warn("repl.repair", "db_lsn=%llu durable_lsn=%llu from=%s msg=\"the database holds commits whose records "
+             "never reached the log (never acknowledged): restoring and replaying the log\"",
+             (unsigned long long)db_lsn, (unsigned long long)durable, from);
+    rc = backup_into(db, from, err, errcap);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- FSM ---- */
+
+static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void *local)
+{
+    struct rpl *r = ud;
+    if (local) {
+        struct rpl_wait *w = local;
+        atomic_store(&r->applied_lsn, w->lsn);
+        atomic_fetch_sub(&r->inflight, 1);
+        return 0;
+    }
+    struct txl_record rec;
+    char err[300];
+    txl_record_init(&rec);
+    if (txl_decode(buf, len, &rec, err, sizeof err)) {
+        log_error("repl.apply_failed", "index=%llu msg=\"%s\"", (unsigned long long)index, err);
+        return -1;
+    }
+    int rc = txl_applier_apply(r->ap, &rec, err, sizeof err);
+    if (rc < 0) {
+        log_error("repl.apply_failed", "index=%llu lsn=%llu msg=\"%s\"", (unsigned long long)index,
+                  (unsigned long long)rec.lsn, err);
+        txl_record_free(&rec);
+        return -1;
+    }
+    if (rc == 0) {
+        atomic_store(&r->applied_lsn, rec.lsn);
+        r->st.records_applied++;
+        if (rec.lsn > r->last_lsn)
+            r->last_lsn = rec.lsn;
+        if (r->st.records_applied % 10000 == 0)
+            log_info("repl.replay", "index=%llu lsn=%llu applied=%llu", (unsigned long long)index,
+                     (unsigned long long)rec.lsn, (unsigned long long)r->st.records_applied);
+    }
+    txl_record_free(&rec);
+    return 0;
+}
+
+static void pause_writers(struct rpl *r)
+{
+    if (!r->pause_since_ns) {
+        r->pause_since_ns = util_now_ns();
+        exe_write_pause(r->pool, 1);
+    }
+}
+
+static void resume_writers(struct rpl *r)
+{
+    if (r->pause_since_ns) {
+        r->pause_since_ns = 0;
+        exe_write_pause(r->pool, 0);
+    }
+}
+
+/* The view must hold exactly the records Raft committed: none may be in
+ * flight. Under load there nearly always is one, so writers are held back
+ * (briefly: until the records in flight commit) and libraft retries with
+ * the next applied entry. */
+static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *lsn)
+{
+    struct rpl *r = ud;
+    char err[300];
+    if (atomic_load(&r->inflight) > 0) {
+        if (r->pool)
+            pause_writers(r);
+        return CLU_EBUSY;
+    }
+    if (exec1(r->sdb, "BEGIN", err, sizeof err))
+        return CLU_EFSM;
+    uint64_t v = 0;
+    if (read_lsn(r->sdb, &v, err, sizeof err) || v != atomic_load(&r->applied_lsn)) {
+        exec1(r->sdb, "ROLLBACK", err, sizeof err);
+        if (r->pool)
+            pause_writers(r);
+        return CLU_EBUSY;
+    }
+    resume_writers(r);
+    *snap = r->sdb;
+    *lsn = v;
+    (void)index;
+    return 0;
+}
+
+/* Thread-pool thread: copy the view in bounded steps. */
+static int fsm_snapshot_write(void *ud, void *snap, const char *path)
+{
+    (void)ud;
+    sqlite3 *src = snap, *dst = NULL;
+    if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        log_error("repl.snapshot_failed", "path=%s msg=\"%s\"", path, dst ? sqlite3_errmsg(dst) : "out of memory");
+        sqlite3_close(dst);
+        return CLU_EIO;
+    }
+    sqlite3_exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-2048", NULL, NULL, NULL);
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    int rc = SQLITE_ERROR;
+    if (b) {
+        while ((rc = sqlite3_backup_step(b, BACKUP_PAGES)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            ;
+        sqlite3_backup_finish(b);
+    }
+    if (rc != SQLITE_DONE) {
+        log_error("repl.snapshot_failed", "path=%s msg=\"%s\"", path, b ? sqlite3_errstr(rc) : sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return rc == SQLITE_FULL ? CLU_ENOSPACE : CLU_EIO;
+    }
+    sqlite3_close(dst);
+    return 0;
+}
+
+static void fsm_snapshot_end(void *ud, void *snap, int status, const struct clu_snapshot_desc *d)
+{
+    struct rpl *r = ud;
+    char err[300];
+    exec1(snap, "ROLLBACK", err, sizeof err);
+    if (status == 0) {
+        r->st.snapshots++;
+        log_info("repl.snapshot", "index=%llu lsn=%llu size=%llu", (unsigned long long)d->index,
+                 (unsigned long long)d->lsn, (unsigned long long)d->size);
+    }
+}
+
+static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *path)
+{
+    struct rpl *r = ud;
+    char err[300];
+    uint64_t have = atomic_load(&r->applied_lsn);
+    if (have >= d->lsn) {
+        log_info("repl.restore_skipped", "db_lsn=%llu snapshot_lsn=%llu", (unsigned long long)have,
+                 (unsigned long long)d->lsn);
+        return 0;
+    }
+    uint64_t t0 = util_now_ns();
+    txl_applier_free(r->ap);
+    r->ap = NULL;
+    int rc = backup_into(r->adb, path, err, sizeof err);
+    if (rc == 0 && txl_applier_new(r->adb, &r->ap))
+        snprintf(err, sizeof err, "out of memory"), rc = -1;
+    uint64_t lsn = 0;
+    if (rc == 0 && read_lsn(r->adb, &lsn, err, sizeof err))
+        rc = -1;
+    if (rc) {
+        log_error("repl.restore_failed", "path=%s msg=\"%s\"", path, err);
+        return CLU_EIO;
+    }
+    atomic_store(&r->applied_lsn, lsn);
+    if (lsn > r->last_lsn)
+        r->last_lsn = lsn;
+    log_info("repl.restored", "index=%llu lsn=%llu size=%llu ms=%llu", (unsigned long long)d->index,
+             (unsigned long long)lsn, (unsigned long long)d->size, (unsigned long long)((util_now_ns() - t0) / 1000000));
+    return 0;
+}
+
+static void fsm_role_changed(void *ud, enum clu_role role, uint64_t term)
+{
+    struct rpl *r = ud;
+    atomic_store(&r->role, (int)role);
+    char addr[64] = "";
+    uint64_t id = 0;
+    if (r->node && clu_leader(r->node, &id, addr, sizeof addr)) {
+        pthread_mutex_lock(&r->mu);
+        snprintf(r->leader_hint, sizeof r->leader_hint, "%s", addr);
+        pthread_mutex_unlock(&r->mu);
+    }
+    log_info("repl.role", "role=%s term=%llu leader=%s", clu_role_name(role), (unsigned long long)term,
+             addr[0] ? addr : "unknown");
+}
+
+static const struct clu_fsm_ops fsm_ops = {
+    .apply = fsm_apply,
+    .snapshot_begin = fsm_snapshot_begin,
+    .snapshot_write = fsm_snapshot_write,
+    .snapshot_end = fsm_snapshot_end,
+    .restore = fsm_restore,
+    .role_changed = fsm_role_changed,
+};
+
+/* ---- lifecycle ---- */
+
+int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    struct rpl *r = util_calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    r->cfg = *cfg;
+    util_strlcpy(r->data_dir, cfg->data_dir, sizeof r->data_dir);
+    util_strlcpy(r->db_path, cfg->db_path, sizeof r->db_path);
+    util_strlcpy(r->peer, cfg->peer ? cfg->peer : "", sizeof r->peer);
+    util_strlcpy(r->join, cfg->join ? cfg->join : "", sizeof r->join);
+    snprintf(r->base_path, sizeof r->base_path, "%s/base.db", r->data_dir);
+    pthread_mutex_init(&r->mu, NULL);
+    r->fn.internal = 1;
+    if (make_base(r, err, errcap) || repair_if_ahead(r, err, errcap) ||
+        sql_db_open(r->db_path, &r->fn, &r->adb, err, errcap) || sql_db_open(r->db_path, &r->fn, &r->sdb, err, errcap))
+        goto fail;
+    if (txl_applier_new(r->adb, &r->ap)) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    uint64_t lsn = 0;
+    if (read_lsn(r->adb, &lsn, err, errcap))
+        goto fail;
+    atomic_store(&r->applied_lsn, lsn);
+    r->last_lsn = lsn;
+    *out = r;
+    return 0;
+fail:
+    rpl_free(r);
+    return -1;
+}
+
+static void check_disk(struct rpl *r)
+{
+    struct statvfs v;
+    if (statvfs(r->data_dir, &v))
+        return;
+    uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+    int full = avail < r->cfg.disk_reserve;
+    if (full != atomic_load(&r->nospace)) {
+        atomic_store(&r->nospace, full);
+        if (full)
+            log_error("repl.disk_full", "available=%llu reserve=%llu msg=\"refusing writes until space is freed\"",
+                      (unsigned long long)avail, (unsigned long long)r->cfg.disk_reserve);
+        else
+            log_info("repl.disk_ok", "available=%llu msg=\"writes accepted again\"", (unsigned long long)avail);
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct rpl *r = t->data;
+    check_disk(r);
+    if (r->pause_since_ns && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
+        log_warn("repl.snapshot_deferred", "msg=\"records stayed in flight; writers resumed without a snapshot\"");
+        resume_writers(r);
+    }
+    if (r->node) {
+        pthread_mutex_lock(&r->mu);
+        r->st.term = clu_term(r->node);
+        r->st.commit_index = clu_commit_index(r->node);
+        r->st.applied_index = clu_last_applied(r->node);
+        r->st.last_index = clu_last_index(r->node);
+        r->st.snapshot_index = clu_snapshot_index(r->node);
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, size_t errcap)
+{
+    r->loop = loop;
+    r->pool = pool;
+    struct clu_config cc;
+    clu_config_init(&cc);
+    cc.data_dir = r->data_dir;
+    cc.address = r->peer[0] ? r->peer : NULL;
+    cc.join = r->join[0] ? r->join : NULL;
+    if (r->cfg.election_timeout_ms)
+        cc.election_timeout_ms = r->cfg.election_timeout_ms;
+    if (r->cfg.snapshot_threshold)
+        cc.snapshot_threshold = r->cfg.snapshot_threshold;
+    if (cc.snapshot_trailing > cc.snapshot_threshold)
+        cc.snapshot_trailing = cc.snapshot_threshold;
+    check_disk(r);
+    uv_timer_init(loop, &r->timer);
+    r->timer.data = r;
+    r->timer_on = 1;
+    uv_timer_start(&r->timer, timer_cb, TICK_MS, TICK_MS);
+    if (clu_node_new(loop, &cc, &fsm_ops, r, &r->node, err, errcap))
+        return -1;
+    r->node_id = clu_id(r->node);
+    r->st.node_id = r->node_id;
+    uint64_t t0 = util_now_ns();
+    if (clu_node_start(r->node, err, errcap))
+        return -1;
+    log_info("repl.started", "id=%016llx lsn=%llu replayed=%llu ms=%llu", (unsigned long long)r->node_id,
+             (unsigned long long)atomic_load(&r->applied_lsn), (unsigned long long)r->st.records_applied,
+             (unsigned long long)((util_now_ns() - t0) / 1000000));
+    if (cc.join)
+        return 0;
+    /* A single voter elects itself: wait for that so the first write
+     * does not meet "not the leader". More voters: do not wait. */
+    struct clu_member m[2];
+    if (clu_members(r->node, m, 2) == 1) {
+        uint64_t deadline = util_now_ns() + 10000000000ULL;
+        while (clu_role(r->node) != CLU_ROLE_LEADER && util_now_ns() < deadline)
+            uv_run(loop, UV_RUN_ONCE);
+        if (clu_role(r->node) != CLU_ROLE_LEADER) {
+            snprintf(err, errcap, "the single-node cluster did not elect itself within 10 s");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void node_closed(void *data)
+{
+    struct rpl *r = data;
+    r->node = NULL;
+    if (r->stop_cb)
+        r->stop_cb(r->stop_data);
+}
+
+void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
+{
+    atomic_store(&r->stopping, 1);
+    resume_writers(r);
+    if (r->timer_on) {
+        uv_timer_stop(&r->timer);
+        uv_close((uv_handle_t *)&r->timer, NULL);
+        r->timer_on = 0;
+    }
+    r->stop_cb = cb;
+    r->stop_data = data;
+    if (r->node)
+        clu_node_close(r->node, node_closed, r);
+    else if (cb)
+        cb(data);
+}
+
+void rpl_free(struct rpl *r)
+{
+    if (!r)
+        return;
+    txl_applier_free(r->ap);
+    sqlite3_close(r->adb);
+    sqlite3_close(r->sdb);
+    pthread_mutex_destroy(&r->mu);
+    util_free(r);
+}
+
+/* ---- worker side ---- */
+
+int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char *hint, size_t hintcap)
+{
+    if (hint && hintcap)
+        hint[0] = 0;
+    if (atomic_load(&r->broken)) {
+        memcpy(state, "58030", 6);
+        snprintf(msg, msgcap, "a commit could not reach the txlog; this node refuses writes until it is restarted "
+                              "(the restart repairs the database from the log)");
+        return -1;
+    }
+    if (atomic_load(&r->nospace)) {
+        memcpy(state, "53100", 6);
+        snprintf(msg, msgcap, "could not write: less than disk_reserve is free on the data directory's disk");
+        return -1;
+    }
+    if (atomic_load(&r->role) != CLU_ROLE_LEADER || atomic_load(&r->stopping)) {
+        memcpy(state, "25006", 6);
+        snprintf(msg, msgcap, "cannot execute a write on a node that is not the leader");
+        if (hint && hintcap) {
+            pthread_mutex_lock(&r->mu);
+            if (r->leader_hint[0])
+                snprintf(hint, hintcap, "The leader's peer address is %s.", r->leader_hint);
+            pthread_mutex_unlock(&r->mu);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int run_sql(struct exe_conn *c, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = exe_prepare(c, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : sqlite3_extended_errcode(c->db);
+        exe_finish(c, st);
+    }
+    return rc;
+}
+
+/* Loop thread: Raft is done with the record (committed, or failed). */
+static void commit_cb(void *data, uint64_t index, int status)
+{
+    struct rpl_wait *w = data;
+    struct rpl *r = w->r;
+    (void)index;
+    if (status != 0) {
+        /* not applied: the local commit is in the database but its record
+         * may never be in the log */
+        atomic_fetch_sub(&r->inflight, 1);
+        if (status != CLU_ESHUTDOWN && status != CLU_ELEADERSHIPLOST)
+            atomic_store(&r->broken, 1);
+    }
+    pthread_mutex_lock(&r->mu);
+    w->status = status;
+    w->done = 1;
+    if (status == 0) {
+        r->st.commits++;
+        r->st.commit_wait_ns += util_now_ns() - w->t0_ns;
+    } else {
+        r->st.commit_failures++;
+    }
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state[6], char *msg, size_t msgcap)
+{
+    struct txl_record rec;
+    char err[300];
+    txl_record_init(&rec);
+    if (txl_capture_take(c->cap, &rec, err, sizeof err)) {
+        run_sql(c, "ROLLBACK");
+        txl_capture_reset(c->cap);
+        memcpy(state, "XX000", 6);
+        snprintf(msg, msgcap, "could not record the transaction for replication: %s", err);
+        return -1;
+    }
+    if (rec.nchanges == 0) {
+        txl_record_free(&rec);
+        int rc = run_sql(c, "COMMIT");
+        if (rc != SQLITE_OK) {
+            snprintf(msg, msgcap, "%s", sqlite3_errmsg(c->db));
+            memcpy(state, sql_sqlstate(rc, msg), 6);
+            if (!sqlite3_get_autocommit(c->db))
+                run_sql(c, "ROLLBACK");
+            return -1;
+        }
+        return 0;
+    }
+    struct buf enc;
+    buf_init(&enc);
+    rec.lsn = r->last_lsn + 1;
+    rec.commit_us = util_wall_us();
+    rec.origin = r->node_id;
+    if (txl_encode(&rec, &enc)) {
+        txl_record_free(&rec);
+        buf_free(&enc);
+        run_sql(c, "ROLLBACK");
+        memcpy(state, "54000", 6);
+        snprintf(msg, msgcap, "the transaction is too large to replicate (txlog record limit)");
+        return -1;
+    }
+    uint64_t lsn = rec.lsn;
+    txl_record_free(&rec);
+    int internal = c->fn.internal;
+    c->fn.internal = 1; /* _orbit_applied is hidden from sessions */
+    int rc = txl_capture_store_lsn(c->cap, lsn, err, sizeof err) ? SQLITE_ERROR : SQLITE_OK;
+    c->fn.internal = internal;
+    /* in flight from before COMMIT: a snapshot must not see this commit
+     * until Raft has it */
+    atomic_fetch_add(&r->inflight, 1);
+    if (rc == SQLITE_OK)
+        rc = run_sql(c, "COMMIT");
+    else
+        snprintf(msg, msgcap, "%s", err);
+    if (rc != SQLITE_OK) {
+        atomic_fetch_sub(&r->inflight, 1);
+        if (!msg[0] || rc != SQLITE_ERROR)
+            snprintf(msg, msgcap, "%s", sqlite3_errmsg(c->db));
+        memcpy(state, sql_sqlstate(rc, msg), 6);
+        if (!sqlite3_get_autocommit(c->db))
+            run_sql(c, "ROLLBACK");
+        buf_free(&enc);
+        return -1;
+    }
+    r->last_lsn = lsn;
+    w->r = r;
+    w->done = 0;
+    w->status = 0;
+    w->lsn = lsn;
+    w->t0_ns = util_now_ns();
+    pthread_cond_init(&w->cv, NULL);
+    pthread_mutex_lock(&r->mu);
+    r->st.record_bytes += enc.len;
+    pthread_mutex_unlock(&r->mu);
+    /* queued in LSN order: the caller still holds the write token */
+    int st = r->node ? clu_post(r->node, enc.data, enc.len, commit_cb, w) : CLU_ESHUTDOWN;
+    buf_free(&enc);
+    if (st != 0) {
+        atomic_fetch_sub(&r->inflight, 1);
+        if (st != CLU_ESHUTDOWN)
+            atomic_store(&r->broken, 1);
+        w->done = 1;
+        w->status = st;
+    }
+    return 1;
+}
+
+int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t msgcap)
+{
+    pthread_mutex_lock(&r->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &r->mu);
+    int st = w->status;
+    pthread_mutex_unlock(&r->mu);
+    pthread_cond_destroy(&w->cv);
+    if (st == 0)
+        return 0;
+    switch (st) {
+    case CLU_ELEADERSHIPLOST:
+        memcpy(state, "40003", 6);
+        snprintf(msg, msgcap, "the commit's outcome is unknown: %s", clu_strerror(st));
+        break;
+    case CLU_ESHUTDOWN:
+        memcpy(state, "57P01", 6);
+        snprintf(msg, msgcap, "the server shut down before the commit was durable; it will not be kept");
+        break;
+    case CLU_ENOTLEADER:
+        memcpy(state, "25006", 6);
+        snprintf(msg, msgcap, "this node stopped being the leader before the commit was replicated");
+        break;
+    case CLU_ENOSPACE:
+        memcpy(state, "53100", 6);
+        snprintf(msg, msgcap, "could not write the txlog: no space left on device");
+        break;
+    default:
+        memcpy(state, "58030", 6);
+        snprintf(msg, msgcap, "could not write the txlog: %s", clu_strerror(st));
+        break;
+    }
+    return -1;
+}
+
+void rpl_get_stats(struct rpl *r, struct rpl_stats *out)
+{
+    pthread_mutex_lock(&r->mu);
+    *out = r->st;
+    pthread_mutex_unlock(&r->mu);
+    out->role = atomic_load(&r->role);
+    out->lsn = atomic_load(&r->applied_lsn);
+    out->inflight = atomic_load(&r->inflight);
+    out->nospace = atomic_load(&r->nospace);
+}

@@ -1,0 +1,92 @@
+/* repl: the replicated commit path. It joins the txlog (what a
+ * transaction changed) to the cluster (Raft) and to the executor pool:
+ *   - workers commit a write transaction locally, hand its record to Raft
+ *     and wait until Raft has committed it (group commit: the write token
+ *     is released before the wait, so many records are in flight);
+ *   - the FSM applies records from other leaders and from the log at
+ *     startup, keeps the applied LSN, takes and restores file snapshots;
+ *   - at startup a database found ahead of its durable log is restored
+ *     from the newest snapshot (or the base copy made at initialisation)
+ *     and the log replays into it.
+ * Design: docs/repl.md. Prefix: rpl_. */
+#ifndef ORBIT_REPL_H
+#define ORBIT_REPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "exec.h"
+#include "util.h"
+
+struct rpl;
+
+struct rpl_config {
+    const char *data_dir;
+    const char *db_path;
+    const char *peer;          /* advertised HOST:PORT for Raft */
+    const char *join;          /* NULL or "" = bootstrap a fresh data dir */
+    unsigned election_timeout_ms;
+    unsigned snapshot_threshold;
+    uint64_t disk_reserve;     /* bytes that must stay free for writes */
+};
+
+/* Before anything else opens the database: make the base copy on a fresh
+ * data dir, check the database against the durable log and repair it when
+ * it is ahead. 0 ok; -1 with err. */
+int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t errcap) MUSTCHECK;
+/* On the thread that runs loop (before it runs): start Raft, replay the
+ * log, and for a single node run the loop until it leads. pool's
+ * connections must have captures (exe_config.capture). */
+int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, size_t errcap) MUSTCHECK;
+/* Loop thread: stop Raft (pending commits finish or fail), then cb. */
+void rpl_stop(struct rpl *r, void (*cb)(void *data), void *data);
+void rpl_free(struct rpl *r);
+
+/* ---- worker side ---------------------------------------------------------- */
+
+/* May this node take writes now? 0 yes; otherwise state gets the SQLSTATE
+ * (25006 not the leader, 53100 disk full, 58030 needs a restart) and msg
+ * and hint a message. */
+int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char *hint, size_t hintcap);
+
+/* A commit in flight: lives on the committing worker's stack. */
+struct rpl_wait {
+    struct rpl *r;
+    pthread_cond_t cv;
+    int done;
+    int status;  /* clu status */
+    uint64_t lsn;
+    uint64_t t0_ns;
+};
+
+/* Commit the open transaction of c (holding the write token): take its
+ * record; a read-only one commits plainly (returns 0); otherwise give it
+ * the next LSN, store that LSN in the transaction, COMMIT, and queue the
+ * record for Raft (returns 1: release the write token, then rpl_wait).
+ * -1: nothing committed (the transaction was rolled back), state/msg set. */
+int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state[6], char *msg, size_t msgcap);
+/* Block until Raft committed the record. 0 ok; -1 with state/msg:
+ * 40003 (outcome unknown: leadership lost), 57P01 (shutting down), ... */
+int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t msgcap);
+
+/* ---- observability --------------------------------------------------------- */
+struct rpl_stats {
+    uint64_t node_id;
+    int role;               /* enum clu_role */
+    uint64_t term;
+    uint64_t commit_index, applied_index, last_index, snapshot_index;
+    uint64_t lsn;           /* newest committed and applied LSN */
+    uint64_t commits;       /* records committed through Raft */
+    uint64_t commit_failures;
+    uint64_t commit_wait_ns; /* total time workers waited for Raft */
+    uint64_t record_bytes;
+    uint64_t records_applied; /* records replayed or received */
+    uint64_t snapshots;
+    int inflight;
+    int nospace;
+};
+/* Any thread (index fields are refreshed on the loop every tick). */
+void rpl_get_stats(struct rpl *r, struct rpl_stats *out);
+
+#endif
