@@ -270,5 +270,57 @@ void clu_fsm_fetch_done(struct clu_fsm *f, const char *name, int status);
 #define CLU_DESC_SIZE 160
 int clu_desc_encode(const struct clu_snapshot_desc *d, unsigned char out[CLU_DESC_SIZE]);
 int clu_desc_decode(const void *buf, size_t len, struct clu_snapshot_desc *d) MUSTCHECK;
+/* Is snap_dir/<d->name> there with d->size bytes and, when hash, the
+ * descriptor's SHA-256 (read 1 MiB at a time)? CLU_OK; CLU_ENOTFOUND (no
+ * file), CLU_ECORRUPT (size or hash differs), CLU_EIO, CLU_EINVAL, with err
+ * saying which. */
+int clu_snapshot_verify(const char *snap_dir, const struct clu_snapshot_desc *d, int hash, char *err,
+                        size_t errcap) MUSTCHECK;
+
+/* ---- offline: the log of a stopped node ------------------------------------
+ * clu_log_read loads DATA/raft with libraft's own loader (raft_uv: every
+ * segment's checksums are checked) and hands each entry to fn in log order.
+ * It changes nothing in DATA: libraft's load rewrites metadata files and
+ * closes, truncates or deletes open segments, so it runs on a shadow copy
+ * in a temporary directory ($TMPDIR or /tmp): metadata and open segments
+ * copied, closed segments and snapshot descriptors hard-linked (copied
+ * when the link fails; libraft only reads them, and its auto-recovery is
+ * off). The whole log is in memory while fn runs, as when a node starts.
+ * Not for a running node's dir (its newest entries may be missed). */
+enum clu_entry_type { CLU_ENTRY_COMMAND = 1, CLU_ENTRY_BARRIER = 2, CLU_ENTRY_CHANGE = 3 };
+
+struct clu_log_entry {
+    uint64_t index;
+    uint64_t term;
+    int type;        /* enum clu_entry_type */
+    int malformed;   /* COMMAND whose framing is wrong: buf/len are the raw entry */
+    const void *buf; /* COMMAND: the bytes given to clu_submit/clu_post */
+    size_t len;
+};
+
+struct clu_log_info {
+    int has_log;            /* DATA/raft holds Raft state (0: nothing to read) */
+    uint64_t term;          /* metadata: current term and vote */
+    uint64_t voted_for;
+    uint64_t entries;       /* entries in the log */
+    uint64_t first_index;   /* of the first and last entry; 0 when there are none */
+    uint64_t last_index;
+    int has_snapshot;       /* libraft's newest snapshot */
+    uint64_t snapshot_index;
+    uint64_t snapshot_term;
+    int snapshot_desc_ok;   /* its data decoded as a descriptor, in snapshot_desc */
+    struct clu_snapshot_desc snapshot_desc;
+};
+
+/* fn returns 0 to go on; anything else stops the read, and clu_log_read
+ * returns it. info is complete before the first call. */
+typedef int (*clu_log_fn)(void *ud, const struct clu_log_info *info, const struct clu_log_entry *e);
+
+/* 0 when the log was read (has_log = 0 when DATA/raft has no Raft state);
+ * otherwise a CLU_* status with err saying why: ENOTFOUND (no data dir),
+ * ECORRUPT (libraft's message names the segment and the batch), EIO,
+ * ENOMEM; or fn's non-zero return. fn may be NULL (info only). */
+int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn, void *ud, char *err,
+                 size_t errcap) MUSTCHECK;
 
 #endif

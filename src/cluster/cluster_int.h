@@ -183,6 +183,15 @@ struct clu_node {
 };
 
 /* submit.c */
+/* Entry framing. libraft 0.15's raft_uv cannot read back a command entry
+ * whose length is not a multiple of 8 (the segment then loads as corrupt),
+ * so every entry handed to libraft is the payload, then 1..8 bytes: zeros
+ * and a last byte holding their count. frame_size: the framed length of a
+ * payload of len bytes; frame_pad: write the padding after len bytes;
+ * frame_len: the payload length of a framed entry, 0 or -1 if malformed. */
+size_t clu_frame_size(size_t len);
+void clu_frame_pad(void *frame, size_t len);
+int clu_frame_len(const void *frame, size_t framed, size_t *len);
 void clu_list_push(struct clu_list *l, struct clu_req *r);
 void clu_list_remove(struct clu_list *l, struct clu_req *r);
 struct clu_req *clu_list_pop(struct clu_list *l);

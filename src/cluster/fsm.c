@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define RETRY_MS 1000 /* after a failed snapshot, wait before the next try */
@@ -90,41 +89,23 @@ void clu_fsm_gc(struct clu_fsm *g)
 }
 
 /* Is the descriptor's file here, complete and intact? Hashes it when this
- * process has not verified it yet; removes a file that does not match. */
+ * process has not verified it yet. */
 static int file_ready(struct clu_fsm *g, const struct clu_snapshot_desc *d, int *status)
 {
-    char path[CLU_PATH_MAX];
-    struct stat st;
-    *status = CLU_OK;
-    if (clu_path(path, sizeof path, g->snap_dir, d->name, NULL)) {
-        *status = CLU_EINVAL;
-        return 0;
-    }
-    if (stat(path, &st) != 0) {
-        *status = CLU_ENOTFOUND;
-        return 0;
-    }
-    if ((uint64_t)st.st_size != d->size) {
-        *status = CLU_ECORRUPT;
-        log_error("cluster.snapshot", "file=%s msg=\"size %llu, descriptor says %llu\"", d->name,
-                  (unsigned long long)st.st_size, (unsigned long long)d->size);
-        return 0;
-    }
-    if (is_verified(g, d->name) || !g->verify)
-        return 1;
-    unsigned char h[32];
-    uint64_t size = 0;
+    char err[256];
+    int hash = g->verify && !is_verified(g, d->name);
     uint64_t t0 = util_now_ns();
-    int rc = clu_file_sha256(path, h, &size);
-    if (rc || size != d->size || memcmp(h, d->sha256, 32) != 0) {
-        *status = rc ? rc : CLU_ECORRUPT;
-        log_error("cluster.snapshot", "file=%s msg=\"SHA-256 does not match the descriptor\"",
-                  d->name);
+    *status = clu_snapshot_verify(g->snap_dir, d, hash, err, sizeof err);
+    if (*status != CLU_OK) {
+        if (*status != CLU_ENOTFOUND && *status != CLU_EINVAL)
+            log_error("cluster.snapshot", "file=%s msg=\"%s\"", d->name, err);
         return 0;
     }
-    log_info("cluster.snapshot_verified", "file=%s bytes=%llu ms=%.1f", d->name,
-             (unsigned long long)size, (double)(util_now_ns() - t0) / 1e6);
-    mark_verified(g, d->name);
+    if (hash) {
+        log_info("cluster.snapshot_verified", "file=%s bytes=%llu ms=%.1f", d->name,
+                 (unsigned long long)d->size, (double)(util_now_ns() - t0) / 1e6);
+        mark_verified(g, d->name);
+    }
     return 1;
 }
 
@@ -136,8 +117,15 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
     /* libraft sets last_applied after apply returns: this entry is next. */
     uint64_t index = raft_last_applied(g->raft) + 1;
     void *local = g->hooks.local_lookup ? g->hooks.local_lookup(g->hooks.owner, index) : NULL;
+    size_t len;
     *result = NULL;
-    int rc = g->ops->apply(g->ud, index, buf->base, buf->len, local);
+    if (clu_frame_len(buf->base, buf->len, &len)) {
+        log_error("cluster.apply_failed", "index=%llu bytes=%zu msg=\"malformed entry (bad framing); "
+                  "this node stops applying\"",
+                  (unsigned long long)index, buf->len);
+        return RAFT_CORRUPT;
+    }
+    int rc = g->ops->apply(g->ud, index, buf->base, len, local);
     if (rc) {
         log_error("cluster.apply_failed", "index=%llu status=%d msg=\"the FSM refused a committed "
                   "entry; this node stops applying\"",

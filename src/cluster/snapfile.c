@@ -1,7 +1,8 @@
 /* cluster/snapfile.c: the files of the cluster module: the snapshot
- * descriptor codec, SHA-256 of snapshot files in bounded chunks, fsync and
- * directory helpers, the node identity file (DATA/node-id), the status
- * table shared by the module and libraft's zeroing heap. */
+ * descriptor codec, SHA-256 of snapshot files in bounded chunks, the check
+ * of a snapshot file against its descriptor, fsync and directory helpers,
+ * the node identity file (DATA/node-id), the status table shared by the
+ * module and libraft's zeroing heap. */
 #include "cluster_int.h"
 
 #include <dirent.h>
@@ -310,6 +311,41 @@ out:
     util_free(chunk);
     close(fd);
     return rc;
+}
+
+int clu_snapshot_verify(const char *snap_dir, const struct clu_snapshot_desc *d, int hash, char *err,
+                        size_t errcap)
+{
+    char path[CLU_PATH_MAX];
+    struct stat st;
+    if (clu_path(path, sizeof path, snap_dir, d->name, NULL)) {
+        snprintf(err, errcap, "snapshot file path too long");
+        return CLU_EINVAL;
+    }
+    if (stat(path, &st) != 0) {
+        int rc = errno_status(errno);
+        snprintf(err, errcap, "%s: %s", path, strerror(errno));
+        return rc;
+    }
+    if ((uint64_t)st.st_size != d->size) {
+        snprintf(err, errcap, "size %llu, descriptor says %llu", (unsigned long long)st.st_size,
+                 (unsigned long long)d->size);
+        return CLU_ECORRUPT;
+    }
+    if (!hash)
+        return CLU_OK;
+    unsigned char h[32];
+    uint64_t size = 0;
+    int rc = clu_file_sha256(path, h, &size);
+    if (rc) {
+        snprintf(err, errcap, "cannot read %s: %s", path, clu_strerror(rc));
+        return rc;
+    }
+    if (size != d->size || memcmp(h, d->sha256, 32) != 0) {
+        snprintf(err, errcap, "SHA-256 does not match the descriptor");
+        return CLU_ECORRUPT;
+    }
+    return CLU_OK;
 }
 
 int clu_fsync_path(const char *path)

@@ -3,7 +3,8 @@
  * appends everything queued in one turn so many entries share each log
  * write), barriers, applied-index waits, snapshot requests, leadership
  * transfer, and the completion list that delivers every callback outside
- * libraft (clu_flush).
+ * libraft (clu_flush). Entries are framed to a multiple of 8 bytes before
+ * libraft sees them (clu_frame_*, see cluster_int.h).
  *
  * A request (struct clu_req) lives on at most one list at a time:
  * posted (under n->mu) -> pending (appended, waiting for libraft) -> done
@@ -183,6 +184,36 @@ static int append_entry(struct clu_node *n, struct clu_req *q, void *buf, size_t
     return CLU_OK;
 }
 
+/* ---- entry framing (see cluster_int.h) --------------------------------------------- */
+
+size_t clu_frame_size(size_t len)
+{
+    return (len / 8 + 1) * 8;
+}
+
+void clu_frame_pad(void *frame, size_t len)
+{
+    unsigned char *p = frame;
+    size_t pad = clu_frame_size(len) - len;
+    memset(p + len, 0, pad - 1);
+    p[len + pad - 1] = (unsigned char)pad;
+}
+
+int clu_frame_len(const void *frame, size_t framed, size_t *len)
+{
+    const unsigned char *p = frame;
+    if (framed == 0 || framed % 8 != 0)
+        return -1;
+    size_t pad = p[framed - 1];
+    if (pad < 1 || pad > 8)
+        return -1;
+    for (size_t i = framed - pad; i < framed - 1; i++)
+        if (p[i] != 0)
+            return -1;
+    *len = framed - pad;
+    return 0;
+}
+
 static int check_entry(struct clu_node *n, size_t len)
 {
     if (len == 0)
@@ -203,7 +234,7 @@ int clu_submit(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb
         return rc;
     if (!clu_is_leader(n))
         return CLU_ENOTLEADER;
-    void *copy = raft_malloc(len);
+    void *copy = raft_malloc(clu_frame_size(len));
     struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
     if (!copy || !q) {
         raft_free(copy);
@@ -211,9 +242,10 @@ int clu_submit(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb
         return CLU_ENOMEM;
     }
     memcpy(copy, buf, len);
+    clu_frame_pad(copy, len);
     q->cb.commit = cb;
     q->data = data;
-    if ((rc = append_entry(n, q, copy, len)))
+    if ((rc = append_entry(n, q, copy, clu_frame_size(len))))
         clu_req_free(q);
     return rc;
 }
@@ -224,15 +256,16 @@ int clu_post(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, 
     if ((rc = check_entry(n, len)))
         return rc;
     struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
-    void *copy = raft_malloc(len);
+    void *copy = raft_malloc(clu_frame_size(len));
     if (!copy || !q) {
         raft_free(copy);
         util_free(q);
         return CLU_ENOMEM;
     }
     memcpy(copy, buf, len);
+    clu_frame_pad(copy, len);
     q->buf = copy;
-    q->len = len;
+    q->len = clu_frame_size(len);
     q->cb.commit = cb;
     q->data = data;
     pthread_mutex_lock(&n->mu);

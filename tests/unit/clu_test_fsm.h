@@ -18,6 +18,7 @@ struct tfsm {
     size_t n, cap;
     uint64_t last_index;
     uint64_t applies; /* apply calls */
+    uint64_t bytes;   /* entry bytes applied */
     int errors;       /* index order or format violations */
     int nlocal;       /* applies with local != NULL */
     int restores;
@@ -60,6 +61,7 @@ static int tfsm_apply(void *ud, uint64_t index, const void *buf, size_t len, voi
 {
     struct tfsm *f = ud;
     f->applies++;
+    f->bytes += len;
     if (index <= f->last_index || len < 8)
         f->errors++;
     f->last_index = index;
@@ -175,7 +177,7 @@ static const struct clu_fsm_ops tfsm_ops = {
 };
 
 /* 1 when vals are exactly 0..n-1. */
-static int tfsm_is_sequence(const struct tfsm *f, size_t n)
+static inline int tfsm_is_sequence(const struct tfsm *f, size_t n)
 {
     if (f->n != n)
         return 0;
@@ -185,7 +187,7 @@ static int tfsm_is_sequence(const struct tfsm *f, size_t n)
     return 1;
 }
 
-static void put_be64(unsigned char *p, uint64_t v)
+static inline void put_be64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (56 - 8 * i));

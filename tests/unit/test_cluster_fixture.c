@@ -156,8 +156,10 @@ static raft_index submit(struct fx *x, unsigned i, uint64_t from, unsigned count
     struct raft *r = raft_fixture_get(&x->f, i);
     for (unsigned k = 0; k < count; k++) {
         struct raft_apply *req = malloc(sizeof *req);
-        struct raft_buffer b = {.base = raft_malloc(8), .len = 8};
+        /* framed as clu_submit does: the payload, 7 zero bytes, the pad count 8 */
+        struct raft_buffer b = {.base = raft_calloc(1, 16), .len = 16};
         put_be64(b.base, from + k);
+        ((unsigned char *)b.base)[15] = 8;
         assert_int_equal(raft_apply(r, req, &b, 1, apply_cb), 0);
     }
     return raft_last_index(r);

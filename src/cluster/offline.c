@@ -1,0 +1,282 @@
+/* cluster/offline.c: reading a stopped node's Raft log (orbitctl txlog).
+ *
+ * libraft's own loader does the reading: a raft_uv io on a private loop,
+ * io->init and io->load, then io->close. That loader is not read-only: it
+ * may delete a short metadata file, and it closes open segments (truncates
+ * them after their last valid batch and renames them to closed segments)
+ * or deletes empty ones. So it runs on a shadow directory in $TMPDIR (or
+ * /tmp): metadata files and open segments are copied; closed segments and
+ * snapshot descriptors, which the loader only opens for reading, are
+ * hard-linked (copied when the link fails, e.g. across file systems).
+ * Auto-recovery is off: a corrupt closed segment is reported, not renamed
+ * away. Nothing in DATA/raft is opened for writing. */
+#include "cluster_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (1u << 20)
+
+enum { SHADOW_SKIP, SHADOW_COPY, SHADOW_LINK };
+
+/* What the shadow needs of a file in DATA/raft. */
+static int shadow_kind(const char *name)
+{
+    if (strcmp(name, "metadata1") == 0 || strcmp(name, "metadata2") == 0 ||
+        strncmp(name, "open-", 5) == 0)
+        return SHADOW_COPY;
+    if ((name[0] >= '0' && name[0] <= '9') || strncmp(name, "snapshot-", 9) == 0)
+        return SHADOW_LINK;
+    return SHADOW_SKIP; /* not libraft's (or its leftovers): never read */
+}
+
+static int copy_file(const char *src, const char *dst, char *err, size_t errcap)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        snprintf(err, errcap, "cannot read %s: %s", src, strerror(errno));
+        return CLU_EIO;
+    }
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char *chunk = util_malloc(COPY_CHUNK);
+    int rc = CLU_OK;
+    if (out < 0 || !chunk) {
+        snprintf(err, errcap, "cannot create %s: %s", dst, chunk ? strerror(errno) : "out of memory");
+        rc = chunk ? CLU_EIO : CLU_ENOMEM;
+        goto done;
+    }
+    for (;;) {
+        ssize_t r = read(in, chunk, COPY_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errcap, "cannot read %s: %s", src, strerror(errno));
+            rc = CLU_EIO;
+            break;
+        }
+        if (r == 0)
+            break;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, chunk + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                snprintf(err, errcap, "cannot write %s: %s", dst, strerror(errno));
+                rc = errno == ENOSPC ? CLU_ENOSPACE : CLU_EIO;
+                goto done;
+            }
+            off += w;
+        }
+    }
+done:
+    util_free(chunk);
+    if (out >= 0)
+        close(out);
+    close(in);
+    return rc;
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[CLU_PATH_MAX];
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            clu_path(path, sizeof path, dir, e->d_name, NULL) == 0)
+            unlink(path);
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+/* Fill the shadow dir from raft_dir; *state = 1 when there is Raft state. */
+static int make_shadow(const char *raft_dir, const char *shadow, int *state, char *err, size_t errcap)
+{
+    DIR *d = opendir(raft_dir);
+    struct dirent *e;
+    int rc = CLU_OK, metadata = 0, other = 0;
+    char src[CLU_PATH_MAX], dst[CLU_PATH_MAX];
+    if (!d) {
+        snprintf(err, errcap, "cannot list %s: %s", raft_dir, strerror(errno));
+        return CLU_EIO;
+    }
+    while (rc == CLU_OK && (e = readdir(d))) {
+        int kind = shadow_kind(e->d_name);
+        if (kind == SHADOW_SKIP)
+            continue;
+        if (clu_path(src, sizeof src, raft_dir, e->d_name, NULL) ||
+            clu_path(dst, sizeof dst, shadow, e->d_name, NULL)) {
+            snprintf(err, errcap, "path too long in %s", raft_dir);
+            rc = CLU_EINVAL;
+            break;
+        }
+        if (strncmp(e->d_name, "metadata", 8) == 0)
+            metadata = 1;
+        else
+            other = 1;
+        if (kind == SHADOW_LINK && link(src, dst) == 0)
+            continue;
+        rc = copy_file(src, dst, err, errcap);
+    }
+    closedir(d);
+    if (rc == CLU_OK && !metadata && other) {
+        snprintf(err, errcap, "%s has segments or snapshots but no metadata1/metadata2", raft_dir);
+        rc = CLU_ECORRUPT;
+    }
+    *state = metadata;
+    return rc;
+}
+
+static void io_closed(struct raft_io *io)
+{
+    *(int *)io->data = 1;
+}
+
+static void free_loaded(struct raft_snapshot *snap, struct raft_entry *entries, size_t n)
+{
+    if (snap) {
+        raft_configuration_close(&snap->configuration);
+        for (unsigned i = 0; i < snap->n_bufs; i++)
+            raft_free(snap->bufs[i].base);
+        raft_free(snap->bufs);
+        raft_free(snap);
+    }
+    void *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (entries[i].batch && entries[i].batch != last)
+            raft_free(entries[i].batch);
+        last = entries[i].batch;
+    }
+    raft_free(entries);
+}
+
+static int deliver(struct clu_log_info *info, uint64_t start, const struct raft_entry *entries,
+                   size_t n, clu_log_fn fn, void *ud)
+{
+    for (size_t i = 0; i < n && fn; i++) {
+        const struct raft_entry *r = &entries[i];
+        struct clu_log_entry e = {.index = start + i,
+                                  .term = r->term,
+                                  .type = r->type,
+                                  .buf = r->buf.base,
+                                  .len = r->buf.len};
+        if (r->type == RAFT_COMMAND && clu_frame_len(r->buf.base, r->buf.len, &e.len)) {
+            e.malformed = 1;
+            e.len = r->buf.len;
+        }
+        int rc = fn(ud, info, &e);
+        if (rc)
+            return rc;
+    }
+    return CLU_OK;
+}
+
+/* Load the shadow dir with raft_uv and hand the entries to fn. */
+static int load_shadow(const char *raft_dir, const char *shadow, struct clu_log_info *info,
+                       clu_log_fn fn, void *ud, char *err, size_t errcap)
+{
+    uv_loop_t loop;
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    int closed = 0, rv, rc;
+    memset(&transport, 0, sizeof transport);
+    memset(&io, 0, sizeof io);
+    if (uv_loop_init(&loop)) {
+        snprintf(err, errcap, "cannot create an event loop");
+        return CLU_ENOMEM;
+    }
+    if ((rv = raft_uv_tcp_init(&transport, &loop))) {
+        snprintf(err, errcap, "raft transport: %s", raft_strerror(rv));
+        uv_loop_close(&loop);
+        return clu_from_raft(rv);
+    }
+    if ((rv = raft_uv_init(&io, &loop, shadow, &transport))) {
+        snprintf(err, errcap, "raft log %s: %s", raft_dir, io.errmsg);
+        raft_uv_tcp_close(&transport);
+        uv_loop_close(&loop);
+        return clu_from_raft(rv);
+    }
+    io.data = &closed;
+    raft_uv_set_auto_recovery(&io, false);
+    raft_term term = 0;
+    raft_id vote = 0;
+    struct raft_snapshot *snap = NULL;
+    raft_index start = 1;
+    struct raft_entry *entries = NULL;
+    size_t n = 0;
+    rv = io.init(&io, 1, "127.0.0.1:1");
+    if (rv == 0)
+        rv = io.load(&io, &term, &vote, &snap, &start, &entries, &n);
+    if (rv) {
+        snprintf(err, errcap, "raft log %s: %s", raft_dir, io.errmsg);
+        rc = clu_from_raft(rv);
+    } else {
+        info->term = term;
+        info->voted_for = vote;
+        info->entries = n;
+        info->first_index = n ? start : 0;
+        info->last_index = n ? start + n - 1 : 0;
+        if (snap) {
+            info->has_snapshot = 1;
+            info->snapshot_index = snap->index;
+            info->snapshot_term = snap->term;
+            info->snapshot_desc_ok =
+                snap->n_bufs == 1 &&
+                clu_desc_decode(snap->bufs[0].base, snap->bufs[0].len, &info->snapshot_desc) == CLU_OK;
+        }
+        rc = deliver(info, start, entries, n, fn, ud);
+        free_loaded(snap, entries, n);
+    }
+    io.close(&io, io_closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (!closed)
+        log_warn("cluster.offline", "msg=\"raft_uv did not report its close\"");
+    raft_uv_close(&io);
+    raft_uv_tcp_close(&transport);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
+}
+
+int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn, void *ud, char *err,
+                 size_t errcap)
+{
+    char raft_dir[CLU_PATH_MAX], shadow[CLU_PATH_MAX];
+    struct stat st;
+    memset(info, 0, sizeof *info);
+    clu_heap_init();
+    if (stat(data_dir, &st) != 0) {
+        snprintf(err, errcap, "data directory %s: %s", data_dir, strerror(errno));
+        return CLU_ENOTFOUND;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errcap, "data directory %s: not a directory", data_dir);
+        return CLU_ENOTFOUND;
+    }
+    if (clu_path(raft_dir, sizeof raft_dir, data_dir, "raft", NULL)) {
+        snprintf(err, errcap, "data directory path too long");
+        return CLU_EINVAL;
+    }
+    if (stat(raft_dir, &st) != 0 && errno == ENOENT)
+        return CLU_OK; /* never part of a cluster: an empty log */
+    const char *tmp = getenv("TMPDIR");
+    if (snprintf(shadow, sizeof shadow, "%s/orbit-raftlog-XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
+            (int)sizeof shadow ||
+        !mkdtemp(shadow)) {
+        snprintf(err, errcap, "cannot create a temporary directory in %s: %s",
+                 tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return CLU_EIO;
+    }
+    int rc = make_shadow(raft_dir, shadow, &info->has_log, err, errcap);
+    if (rc == CLU_OK && info->has_log)
+        rc = load_shadow(raft_dir, shadow, info, fn, ud, err, errcap);
+    remove_dir(shadow);
+    return rc;
+}
