@@ -27,6 +27,7 @@ struct exe_conn {
     struct sql_fnctx fn; /* what SQL functions see of the session using it */
     struct txl_capture *cap; /* change capture (exe_config.capture), else NULL */
     struct exe_conn *next_free;
+    int reserved; /* kept for short tasks (exe_task.short_job) */
 };
 
 enum exe_rc {
@@ -55,6 +56,8 @@ struct exe_task {
     uint64_t queued_ns;
     int holds_write;
     uint64_t write_t0_ns;  /* when the write token was granted */
+    int short_job;         /* set by the submitter: needs a connection only briefly and
+                              never keeps it (no transaction): may use a reserved one */
     int flags;             /* enum exe_flags, cleared by the run function */
 };
 
@@ -67,6 +70,10 @@ struct exe_config {
     int spin_us; /* how long an idle worker polls before sleeping */
     int capture; /* give every connection a txlog capture */
     int blocking_threads; /* extra threads for tasks blocked in exe_block_begin */
+    int reserved_conns;   /* connections beyond pool_size kept for short tasks, so that a
+                             client that blocks on one session (libpq's PQprepare) while
+                             its other sessions hold every pooled connection in open
+                             transactions cannot deadlock the pool */
 };
 
 /* Start the worker threads and open pool_size connections. Returns NULL

@@ -26,6 +26,7 @@ struct exe_pool {
     pthread_cond_t cv;
     struct queue ready, admission, writeq;
     struct exe_conn *free_conns;
+    struct exe_conn *reserved_free;
     struct exe_conn *conns;
     int nconns, nfree;
     struct exe_task *writer;
@@ -64,6 +65,26 @@ static struct exe_task *q_pop(struct queue *q)
     return t;
 }
 
+/* Remove and return the first short task of q, or NULL. */
+static struct exe_task *q_take_short(struct queue *q)
+{
+    struct exe_task *prev = NULL;
+    for (struct exe_task *t = q->head; t; prev = t, t = t->next) {
+        if (!t->short_job)
+            continue;
+        if (prev)
+            prev->next = t->next;
+        else
+            q->head = t->next;
+        if (q->tail == t)
+            q->tail = prev;
+        q->n--;
+        t->next = NULL;
+        return t;
+    }
+    return NULL;
+}
+
 /* Remove tasks for which pred() is true, moving them to the ready queue. */
 static int q_move_if(struct queue *q, struct queue *ready, int (*pred)(struct exe_task *, void *), void *arg,
                      int flag)
@@ -91,7 +112,15 @@ static int q_move_if(struct queue *q, struct queue *ready, int (*pred)(struct ex
 /* Make t runnable and wake a worker if one sleeps (lock held). */
 static void ready_push(struct exe_pool *p, struct exe_task *t)
 {
-    q_push(&p->ready, t);
+    if (t->holds_write && p->ready.head) {
+        /* every writer waits for this one: run it first */
+        p->ready.pushes++;
+        t->next = p->ready.head;
+        p->ready.head = t;
+        p->ready.n++;
+    } else {
+        q_push(&p->ready, t);
+    }
     atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
     if (p->sleeping)
         pthread_cond_signal(&p->cv);
@@ -177,7 +206,8 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
     pthread_cond_init(&p->cv, NULL);
     p->admission_timeout_ns = cfg->admission_timeout_ns;
     p->spin_ns = cfg->spin_us * 1000;
-    p->conns = util_calloc((size_t)cfg->pool_size, sizeof *p->conns);
+    int nconns = cfg->pool_size + cfg->reserved_conns;
+    p->conns = util_calloc((size_t)nconns, sizeof *p->conns);
     p->max_running = cfg->workers;
     int nthreads = cfg->workers + cfg->blocking_threads;
     p->threads = util_calloc((size_t)nthreads, sizeof *p->threads);
@@ -185,7 +215,7 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < cfg->pool_size; i++) {
+    for (int i = 0; i < nconns; i++) {
         struct exe_conn *c = &p->conns[i];
         map_init(&c->cache);
         c->cache_cap = (size_t)cfg->cache_size;
@@ -196,9 +226,15 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
             snprintf(err, errcap, "out of memory");
             goto fail;
         }
-        c->next_free = p->free_conns;
-        p->free_conns = c;
-        p->nfree++;
+        if (i >= cfg->pool_size) {
+            c->reserved = 1;
+            c->next_free = p->reserved_free;
+            p->reserved_free = c;
+        } else {
+            c->next_free = p->free_conns;
+            p->free_conns = c;
+            p->nfree++;
+        }
     }
     for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p)) {
@@ -248,6 +284,9 @@ void exe_submit(struct exe_pool *p, struct exe_task *t)
             t->conn = p->free_conns;
             p->free_conns = t->conn->next_free;
             p->nfree--;
+        } else if (t->short_job && p->reserved_free) {
+            t->conn = p->reserved_free;
+            p->reserved_free = t->conn->next_free;
         } else {
             p->st.admission_waits++;
             q_push(&p->admission, t);
@@ -269,10 +308,13 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t)
     c->fn.cancel = NULL;
     c->fn.deadline_ns = 0;
     pthread_mutex_lock(&p->mu);
-    struct exe_task *w = q_pop(&p->admission);
+    struct exe_task *w = c->reserved ? q_take_short(&p->admission) : q_pop(&p->admission);
     if (w) {
         w->conn = c;
         ready_push(p, w);
+    } else if (c->reserved) {
+        c->next_free = p->reserved_free;
+        p->reserved_free = c;
     } else {
         c->next_free = p->free_conns;
         p->free_conns = c;

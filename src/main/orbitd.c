@@ -176,6 +176,7 @@ int main(int argc, char **argv)
     /* a worker waits for Raft while its commit is in flight: one extra
      * thread per pooled connection keeps the cores busy meanwhile */
     ec.blocking_threads = ec.pool_size;
+    ec.reserved_conns = 2;
     srv.pool = exe_pool_new(&ec, err, sizeof err);
     if (!srv.pool) {
         fprintf(stderr, "orbitd: %s\n", err);

@@ -17,6 +17,7 @@
 #define BACKUP_PAGES 1024      /* pages per sqlite3_backup_step */
 #define PAUSE_MAX_NS 2000000000ULL /* never hold writers back longer for a snapshot */
 #define TICK_MS 200
+#define MAX_RECORD (256u * 1024 * 1024) /* Raft's max_entry_size; checked before COMMIT */
 
 struct rpl {
     struct rpl_config cfg;
@@ -482,6 +483,7 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
         cc.election_timeout_ms = r->cfg.election_timeout_ms;
     if (r->cfg.snapshot_threshold)
         cc.snapshot_threshold = r->cfg.snapshot_threshold;
+    cc.max_entry_size = MAX_RECORD + 64; /* the glue's framing */
     if (cc.snapshot_trailing > cc.snapshot_threshold)
         cc.snapshot_trailing = cc.snapshot_threshold;
     check_disk(r);
@@ -650,12 +652,13 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
     rec.lsn = r->last_lsn + 1;
     rec.commit_us = util_wall_us();
     rec.origin = r->node_id;
-    if (txl_encode(&rec, &enc)) {
+    if (txl_encode(&rec, &enc) || enc.len > MAX_RECORD) {
         txl_record_free(&rec);
         buf_free(&enc);
         run_sql(c, "ROLLBACK");
         memcpy(state, "54000", 6);
-        snprintf(msg, msgcap, "the transaction is too large to replicate (txlog record limit)");
+        snprintf(msg, msgcap, "the transaction is too large to replicate: its txlog record exceeds %u MiB",
+                 MAX_RECORD >> 20);
         return -1;
     }
     uint64_t lsn = rec.lsn;

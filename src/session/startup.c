@@ -433,6 +433,22 @@ static int is_boundary(char type)
     return !strchr("BCDEPd", type) || type == 0;
 }
 
+static int batch_is_short(const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        char type;
+        const char *payload;
+        size_t plen, total;
+        if (pgw_frame(p + off, n - off, PGW_MAX_MESSAGE, &type, &payload, &plen, &total) <= 0)
+            return 0;
+        if (!strchr("PDCSH", type))
+            return 0;
+        off += total;
+    }
+    return 1;
+}
+
 static void dispatch(struct session *s, size_t n)
 {
     buf_reset(&s->jin);
@@ -444,6 +460,9 @@ static void dispatch(struct session *s, size_t n)
     buf_consume(&s->in, n);
     s->jpos = 0;
     s->busy = 1;
+    /* Parse/Describe/Close/Sync outside a transaction hold a connection
+     * only for this job: they may use a reserved one */
+    s->task.short_job = !s->task.conn && s->txn == 'I' && !s->copy_in && batch_is_short(s->jin.data, n);
     exe_submit(s->srv->pool, &s->task);
 }
 

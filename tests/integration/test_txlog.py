@@ -1,0 +1,206 @@
+"""The commit path on the txlog and Raft: records, restart replay, a database
+ahead of its log, snapshots and log compaction, a full disk."""
+import glob
+import json
+import os
+import sqlite3
+import subprocess
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+
+import orbit
+
+ORBITCTL = os.path.join(os.path.dirname(orbit.orbitd_path()), "orbitctl")
+
+
+def dump(data_dir):
+    p = subprocess.run([ORBITCTL, "txlog", "dump", "--data-dir", data_dir], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def metric(server, name):
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % server.http_port, timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("metric %s missing" % name)
+
+
+def scalar(conn, sql, args=None):
+    cur = conn.cursor()
+    cur.execute(sql, args)
+    return cur.fetchone()[0]
+
+
+def db_applied_lsn(data_dir):
+    db = sqlite3.connect(os.path.join(data_dir, "orbit.db"))
+    try:
+        return db.execute("SELECT lsn FROM _orbit_applied").fetchone()[0]
+    finally:
+        db.close()
+
+
+@pytest.mark.timeout(60)
+def test_every_write_transaction_is_one_record(server):
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    cur.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    cur.execute("SELECT count(*) FROM t")          # read-only: no record
+    cur.execute("BEGIN")
+    cur.execute("UPDATE t SET v = 'c' WHERE id = 1")
+    cur.execute("SAVEPOINT s1")
+    cur.execute("INSERT INTO t VALUES (3, 'gone')")
+    cur.execute("ROLLBACK TO SAVEPOINT s1")
+    cur.execute("DELETE FROM t WHERE id = 2")
+    cur.execute("COMMIT")
+    cur.execute("BEGIN")
+    cur.execute("INSERT INTO t VALUES (4, 'rolled back')")
+    cur.execute("ROLLBACK")
+    c.close()
+    assert metric(server, "orbit_txlog_commits_total") == 3
+    server.stop()
+    recs = dump(server.data_dir)
+    assert [r["lsn"] for r in recs] == [1, 2, 3]
+    assert recs[0]["changes"][0]["op"] == "ddl"
+    assert [ch["op"] for ch in recs[1]["changes"]] == ["insert", "insert"]
+    assert [(ch["op"], ch.get("values")) for ch in recs[2]["changes"]] == [("update", [1, "c"]), ("delete", None)]
+    assert db_applied_lsn(server.data_dir) == 3
+    assert all(r["commit_us"] > 0 and r["origin"] for r in recs)
+
+
+@pytest.mark.timeout(60)
+def test_restart_keeps_data_and_lsn(server):
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    for i in range(50):
+        cur.execute("INSERT INTO t VALUES (%s, %s)", (i, "x" * i))
+    c.close()
+    server.kill9()
+    server.start()
+    c = server.connect()
+    assert scalar(c, "SELECT count(*) FROM t") == 50
+    c.cursor().execute("INSERT INTO t VALUES (1000, 'after')")
+    c.close()
+    server.stop()
+    assert [r["lsn"] for r in dump(server.data_dir)] == list(range(1, 53))
+
+
+@pytest.mark.timeout(60)
+def test_database_ahead_of_log_is_repaired(server):
+    """A local commit whose record never reached the log was never
+    acknowledged: at start the node restores and replays the log."""
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    cur.execute("INSERT INTO t VALUES (1, 'durable')")
+    c.close()
+    server.stop()
+    # what a crash between SQLite's commit and Raft's fsync leaves behind
+    db = sqlite3.connect(os.path.join(server.data_dir, "orbit.db"))
+    db.execute("INSERT INTO t VALUES (2, 'never acknowledged')")
+    db.execute("UPDATE _orbit_applied SET lsn = lsn + 1")
+    db.commit()
+    db.close()
+    server.start()
+    assert "event=repl.repair" in server.log()
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("SELECT id, v FROM t ORDER BY id")
+    assert cur.fetchall() == [(1, "durable")]
+    cur.execute("INSERT INTO t VALUES (3, 'next')")
+    c.close()
+    server.stop()
+    assert [r["lsn"] for r in dump(server.data_dir)] == [1, 2, 3]
+
+
+@pytest.mark.timeout(120)
+def test_snapshot_compacts_log_and_restores(orbit_factory):
+    s = orbit_factory(args=["--snapshot-threshold", "64"])
+    c = s.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    for i in range(400):
+        cur.execute("INSERT INTO t VALUES (%s, %s)", (i, "v%d" % i))
+    deadline = time.time() + 10
+    while metric(s, "orbit_raft_snapshots_total") < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert metric(s, "orbit_raft_snapshots_total") >= 1
+    assert metric(s, "orbit_raft_snapshot_index") > 0
+    c.close()
+    s.stop()
+    snaps = glob.glob(os.path.join(s.data_dir, "snapshots", "snap-*.db"))
+    assert snaps
+    # the log no longer starts at the first record
+    recs = dump(s.data_dir)
+    assert recs[-1]["lsn"] == 401 and recs[0]["lsn"] > 1
+    # a database ahead of the compacted log is restored from the snapshot
+    db = sqlite3.connect(os.path.join(s.data_dir, "orbit.db"))
+    db.execute("DELETE FROM t WHERE id < 100")
+    db.execute("UPDATE _orbit_applied SET lsn = lsn + 1")
+    db.commit()
+    db.close()
+    s.start()
+    assert "event=repl.repair" in s.log()
+    c = s.connect()
+    assert scalar(c, "SELECT count(*) FROM t") == 400
+    assert scalar(c, "SELECT sum(id) FROM t") == sum(range(400))
+    c.close()
+
+
+def _mount_tmpfs(path, size):
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path], capture_output=True)
+    return p.returncode == 0
+
+
+@pytest.mark.timeout(120)
+def test_full_disk_refuses_writes_then_recovers(orbit_factory, tmp_path):
+    mnt = str(tmp_path / "small")
+    if os.geteuid() != 0 or not _mount_tmpfs(mnt, "96m"):
+        pytest.skip("needs root to mount a small tmpfs")
+    s = None
+    try:
+        s = orbit_factory(data_dir=os.path.join(mnt, "data"), args=["--disk-reserve", "24MB"])
+        c = s.connect()
+        cur = c.cursor()
+        cur.execute("CREATE TABLE blobs (id integer PRIMARY KEY, b bytea)")
+        st = os.statvfs(mnt)
+        free = st.f_bavail * st.f_frsize
+        filler = os.path.join(mnt, "filler")
+        with open(filler, "wb") as f:   # leave ~12 MB above the reserve
+            f.write(b"\0" * max(0, free - (36 << 20)))
+        time.sleep(0.5)
+        refused = None
+        for i in range(200):
+            try:
+                cur.execute("INSERT INTO blobs VALUES (%s, randomblob(262144))", (i,))
+            except psycopg2.Error as e:
+                refused = e
+                break
+            time.sleep(0.01)
+        assert refused is not None, "writes were never refused"
+        assert refused.pgcode == "53100", (refused.pgcode, str(refused))
+        n = scalar(c, "SELECT count(*) FROM blobs")       # reads still work
+        assert n >= 1
+        os.unlink(filler)
+        time.sleep(0.6)
+        cur.execute("INSERT INTO blobs VALUES (100000, randomblob(1000))")
+        assert scalar(c, "SELECT count(*) FROM blobs") == n + 1
+        c.close()
+        s.kill9()
+        s.start()
+        c = s.connect()
+        assert scalar(c, "SELECT count(*) FROM blobs") == n + 1
+        c.close()
+        s.stop()
+    finally:
+        if s is not None and s.alive():
+            s.kill9()
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
