@@ -150,7 +150,16 @@ static void health(struct http_conn *c)
 {
     struct server *srv = c->srv;
     int draining = atomic_load(&srv->draining);
-    json_t *j = json_pack("{s:s, s:s, s:i, s:f}", "status", draining ? "draining" : "ok", "role", "leader",
+    const char *role = "leader";
+    json_int_t lsn = 0;
+    if (srv->repl) {
+        struct rpl_stats rs;
+        rpl_get_stats(srv->repl, &rs);
+        static const char *names[] = {"none", "follower", "candidate", "leader"};
+        role = rs.role >= 0 && rs.role < 4 ? names[rs.role] : "unknown";
+        lsn = (json_int_t)rs.lsn;
+    }
+    json_t *j = json_pack("{s:s, s:s, s:I, s:i, s:f}", "status", draining ? "draining" : "ok", "role", role, "lsn", lsn,
                           "connections", atomic_load(&srv->nsessions), "uptime_seconds",
                           (double)(util_wall_us() - srv->started_us) / 1e6);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
