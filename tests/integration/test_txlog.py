@@ -204,3 +204,53 @@ def test_full_disk_refuses_writes_then_recovers(orbit_factory, tmp_path):
         if s is not None and s.alive():
             s.kill9()
         subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+@pytest.mark.timeout(90)
+def test_torn_log_tail_is_cut_back(server):
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY)")
+    for i in range(20):
+        cur.execute("INSERT INTO t VALUES (%s)", (i,))
+    c.close()
+    server.kill9()
+    opens = sorted(glob.glob(os.path.join(server.data_dir, "raft", "open-*")))
+    assert opens, os.listdir(os.path.join(server.data_dir, "raft"))
+    # a write torn by a crash: garbage right after the last complete batch
+    seg = None
+    for f in opens:
+        data = open(f, "rb").read()
+        end = len(data.rstrip(b"\0"))
+        if end > 8:
+            seg, at = f, (end + 7) // 8 * 8
+    assert seg
+    with open(seg, "r+b") as fh:
+        fh.seek(at)
+        fh.write(b"\xab" * 40)
+    server.start()
+    c = server.connect()
+    assert scalar(c, "SELECT count(*) FROM t") == 20
+    c.cursor().execute("INSERT INTO t VALUES (1000)")
+    c.close()
+
+
+@pytest.mark.timeout(90)
+def test_corruption_inside_the_log_stops_the_node(server):
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY, b blob)")
+    cur.execute("INSERT INTO t VALUES (1, randomblob(3000000))")
+    cur.execute("INSERT INTO t VALUES (2, randomblob(10))")
+    c.close()
+    server.stop()
+    segs = [f for f in glob.glob(os.path.join(server.data_dir, "raft", "0*-0*")) if os.path.getsize(f) > 1000000]
+    assert segs
+    victim = segs[0]
+    with open(victim, "r+b") as fh:
+        fh.seek(os.path.getsize(victim) // 2)
+        fh.write(b"\xff\xff\xff\xff")
+    with pytest.raises(orbit.StartError) as e:
+        server.start()
+    msg = str(e.value)
+    assert os.path.basename(victim) in msg and "checksum" in msg, msg
