@@ -5,6 +5,8 @@ Nothing here kills by process name; every server is a child we started and is
 stopped through its PID (and dies with us via PR_SET_PDEATHSIG if we crash).
 """
 import ctypes
+import glob
+import math
 import os
 import pwd
 import re
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
@@ -138,6 +141,10 @@ class Proc:
     def __init__(self, name, proc, stop_signal, logpath, host="127.0.0.1", port=None):
         self.name, self.proc, self.stop_signal, self.logpath = name, proc, stop_signal, logpath
         self.host, self.port = host, port
+        self.http_port = None   # orbitd: the --http port, if any
+        self.args = ()          # orbitd: the extra flags it was started with
+        self.data = None        # data directory
+        self.auth = "scram-sha-256"
 
     @property
     def pid(self):
@@ -221,6 +228,7 @@ class Workspace:
         lf.close()
         # SIGINT = fast shutdown (SIGTERM would wait for clients to leave)
         p = Proc("postgres", proc, signal.SIGINT, logpath, port=port)
+        p.data = data
         self.procs.append(p)
         wait_serving("127.0.0.1", port, proc, 60, "postgres", logpath, database="postgres")
         c = rawpg.connect("127.0.0.1", port, "orbit", PASSWORD, "postgres")
@@ -230,7 +238,8 @@ class Workspace:
         return p
 
     # ---------------------------------------------------------------- orbitd
-    def start_orbitd(self, port=None, args=()):
+    def start_orbitd(self, port=None, args=(), http_port=None):
+        """http_port: also serve /health and /metrics there (--http)."""
         port = port or free_port()
         binary = os.environ.get("ORBITD") or os.path.join(REPO_ROOT, "build", "orbitd")
         if not os.access(binary, os.X_OK):
@@ -238,16 +247,71 @@ class Workspace:
         data = self.path("orbitdata")
         logpath = self.path("orbitd.log")
         env = dict(os.environ, ORBIT_PASSWORD=PASSWORD)
-        cmd = [binary, "--data-dir", data, "--listen", "127.0.0.1:%d" % port] + list(args)
+        cmd = [binary, "--data-dir", data, "--listen", "127.0.0.1:%d" % port, "--peer", "127.0.0.1:%d" % free_port()]
+        if http_port:
+            cmd += ["--http", "127.0.0.1:%d" % http_port]
+        cmd += list(args)
         lf = open(logpath, "ab")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
                                 env=env, preexec_fn=_pdeathsig)
         lf.close()
         p = Proc("orbitd", proc, signal.SIGTERM, logpath, port=port)
+        p.http_port, p.args, p.data = http_port, tuple(args), data
         self.procs.append(p)
         wait_serving("127.0.0.1", port, proc, 30, "orbitd", logpath)
-        log("orbitd pid %d on 127.0.0.1:%d" % (proc.pid, port))
+        log("orbitd pid %d on 127.0.0.1:%d%s" % (proc.pid, port,
+                                                 ", /metrics on 127.0.0.1:%d" % http_port if http_port else ""))
         return p
+
+    def restart_orbitd(self, old, args):
+        """Stop orbitd `old` (by PID) and start it again on the same data dir
+        with other flags (fresh ports); returns the new Proc."""
+        rc = old.stop()
+        if old in self.procs:
+            self.procs.remove(old)
+        log("stopped orbitd (pid %d, exit %s) to restart it with %s" % (old.pid, rc, " ".join(args) or "defaults"))
+        return self.start_orbitd(args=args, http_port=free_port() if old.http_port else None)
+
+    def set_orbitd_auth(self, srv, method):
+        """orbitd with --auth-method METHOD (a restart: the flag overrides any
+        config file). Returns the (possibly new) Proc."""
+        if srv.auth == method:
+            return srv
+        args = list(srv.args)
+        if method != "scram-sha-256":
+            args += ["--auth-method", method]
+        else:
+            i = 0
+            while i < len(args):   # drop the --auth-method we added
+                if args[i] == "--auth-method":
+                    del args[i:i + 2]
+                else:
+                    i += 1
+        new = self.restart_orbitd(srv, args)
+        new.auth = method
+        verify_auth(new.port, method, "orbitd")
+        return new
+
+    def set_postgres_auth(self, srv, method):
+        """PostgreSQL: with method 'trust', put `host all all 127.0.0.1/32 trust`
+        first in pg_hba.conf; with 'scram-sha-256', restore initdb's file.
+        Reloads (SIGHUP to the postmaster) and checks a login. Returns srv."""
+        if srv.auth == method:
+            return srv
+        hba = os.path.join(srv.data, "pg_hba.conf")
+        if getattr(srv, "hba_orig", None) is None:
+            with open(hba) as f:
+                srv.hba_orig = f.read()      # initdb's (scram-sha-256)
+        text = srv.hba_orig
+        if method == "trust":
+            text = "# added by bench/benchlib.py\nhost all all 127.0.0.1/32 trust\n" + text
+        with open(hba, "w") as f:     # rewrite in place: owner and mode stay
+            f.write(text)
+        os.kill(srv.pid, signal.SIGHUP)
+        srv.auth = method
+        verify_auth(srv.port, method, "postgres", database="postgres")
+        log("postgres: pg_hba.conf reloaded, host 127.0.0.1 auth %s" % method)
+        return srv
 
     # ---------------------------------------------------------------- PgBouncer
     def start_pgbouncer(self, pg_port, port=None, max_client_conn=20000, pool_size=20, secret=None):
@@ -307,11 +371,127 @@ def pg_scram_verifier(port):
         c.terminate()
 
 
-def pg_env(port):
+def verify_auth(port, method, what, database="orbit", timeout=15):
+    """Wait until a login on 127.0.0.1:port uses `method`: 'trust' means the
+    server answered AuthenticationOk without asking for anything (no
+    password is sent); 'scram-sha-256' means it asked for SASL."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            c = rawpg.connect("127.0.0.1", port, "orbit", PASSWORD if method != "trust" else "",
+                              database, timeout=5)
+            seen = list(c.auth_requests)
+            c.terminate()
+            if method == "trust" and seen == [0]:
+                return
+            if method == "scram-sha-256" and 10 in seen:
+                return
+        except (rawpg.ServerError, OSError, EOFError) as e:
+            seen = e
+        time.sleep(0.1)
+    raise SystemExit("%s: logins do not use %s auth (last: %s)" % (what, method, seen))
+
+
+def pg_env(port, password=PASSWORD):
+    """libpq environment for 127.0.0.1:port. password=None: no password at all
+    (PGPASSWORD unset, no .pgpass), so a server that asks for one fails the
+    run instead of quietly authenticating another way."""
     env = dict(os.environ)
     env.update(PGHOST="127.0.0.1", PGPORT=str(port), PGUSER="orbit", PGDATABASE="orbit",
-               PGPASSWORD=PASSWORD, PGSSLMODE="disable", PGGSSENCMODE="disable")
+               PGSSLMODE="disable", PGGSSENCMODE="disable")
+    if password is None:
+        env.pop("PGPASSWORD", None)
+        env["PGPASSFILE"] = os.path.join(tempfile.gettempdir(), "orbit-bench-no-such-pgpass")
+    else:
+        env["PGPASSWORD"] = password
     return env
+
+
+def run_pgbench(port, args, timeout, password=PASSWORD, cwd=None):
+    """Run pgbench against 127.0.0.1:port; a run that overstays its timeout is
+    killed and reported (returncode None) rather than ending the caller. On
+    any other exception (Ctrl-C) pgbench is killed and reaped, then it re-raises."""
+    cmd = [find_bin("pgbench")] + list(args)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=pg_env(port, password), cwd=cwd, preexec_fn=_pdeathsig)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return subprocess.CompletedProcess(cmd, None, out or "",
+                                           (err or "") + "\npgbench killed after %d s (hung)" % timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def read_pgbench_log(prefix):
+    """Latencies (microseconds, sorted) from pgbench's per-transaction log
+    (`-l --log-prefix PREFIX`: files PREFIX.PID and PREFIX.PID.THREAD).
+    Line format (PostgreSQL 15): client_id transaction_no time script_no
+    time_epoch time_us [schedule_lag] [retries]; `time` is the transaction's
+    latency in microseconds, or 'failed' / 'skipped'. Returns
+    (sorted latencies, number of failed or skipped lines, number of files)."""
+    lat, bad = [], 0
+    files = sorted(glob.glob(glob.escape(prefix) + ".*"))
+    for fn in files:
+        with open(fn) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                if parts[2].isdigit():
+                    lat.append(int(parts[2]))
+                else:
+                    bad += 1
+    lat.sort()
+    return lat, bad, len(files)
+
+
+def percentile(sorted_vals, q):
+    """Nearest-rank percentile (q in 0..100) of an ascending list; None if empty."""
+    if not sorted_vals:
+        return None
+    k = max(1, math.ceil(q / 100.0 * len(sorted_vals)))
+    return sorted_vals[k - 1]
+
+
+# ---------------------------------------------------------------- Prometheus metrics
+def scrape_metrics(port, host="127.0.0.1", timeout=5):
+    """GET /metrics; {sample name: value}, samples that differ only by labels
+    summed. None if the endpoint cannot be read."""
+    try:
+        with urllib.request.urlopen("http://%s:%d/metrics" % (host, port), timeout=timeout) as r:
+            text = r.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m:
+            continue
+        try:
+            v = float(m.group(3))
+        except ValueError:
+            continue
+        out[m.group(1)] = out.get(m.group(1), 0.0) + v
+    return out
+
+
+def summary_delta(before, after, name):
+    """(sum delta, count delta) of a Prometheus summary/histogram NAME between
+    two scrapes, or None if either scrape lacks NAME_sum or NAME_count."""
+    keys = (name + "_sum", name + "_count")
+    if not before or not after or any(k not in before or k not in after for k in keys):
+        return None
+    return after[keys[0]] - before[keys[0]], after[keys[1]] - before[keys[1]]
 
 
 def parse_pgbench(out):
