@@ -92,6 +92,11 @@ int clu_mkdir_p(const char *path);    /* 0700, one level */
 int clu_identity(const char *data_dir, const char *raft_dir, uint64_t *id, char *err, size_t errcap);
 int clu_from_raft(int rv); /* libraft error -> CLU_* */
 void clu_heap_init(void);  /* zeroing raft_heap, once per process */
+/* From begin, the calling thread's libraft allocations are recorded; end
+ * frees those still live and returns their count (offline.c: libraft 0.15
+ * leaks what it had read of a segment that fails to load). */
+void clu_heap_track_begin(void);
+size_t clu_heap_track_end(void);
 
 /* ---- node (node.c, submit.c) ------------------------------------------------ */
 enum clu_req_kind { REQ_SUBMIT, REQ_BARRIER, REQ_WAIT, REQ_TRANSFER, REQ_SNAPSHOT, REQ_READY };

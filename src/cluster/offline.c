@@ -9,19 +9,18 @@
  * snapshot descriptors, which the loader only opens for reading, are
  * hard-linked (copied when the link fails, e.g. across file systems).
  * Auto-recovery is off: a corrupt closed segment is reported, not renamed
- * away. Nothing in DATA/raft is opened for writing. */
+ * away. Nothing in DATA/raft is opened for writing. libraft 0.15 leaks
+ * what it had read of a segment that fails to load: the load runs under
+ * the heap's allocation tracking (clu_heap_track_*), which frees it. */
 #include "cluster_int.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define COPY_CHUNK (1u << 20)
 
 enum { SHADOW_SKIP, SHADOW_COPY, SHADOW_LINK };
 
@@ -34,52 +33,6 @@ static int shadow_kind(const char *name)
     if ((name[0] >= '0' && name[0] <= '9') || strncmp(name, "snapshot-", 9) == 0)
         return SHADOW_LINK;
     return SHADOW_SKIP; /* not libraft's (or its leftovers): never read */
-}
-
-static int copy_file(const char *src, const char *dst, char *err, size_t errcap)
-{
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        snprintf(err, errcap, "cannot read %s: %s", src, strerror(errno));
-        return CLU_EIO;
-    }
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    char *chunk = util_malloc(COPY_CHUNK);
-    int rc = CLU_OK;
-    if (out < 0 || !chunk) {
-        snprintf(err, errcap, "cannot create %s: %s", dst, chunk ? strerror(errno) : "out of memory");
-        rc = chunk ? CLU_EIO : CLU_ENOMEM;
-        goto done;
-    }
-    for (;;) {
-        ssize_t r = read(in, chunk, COPY_CHUNK);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(err, errcap, "cannot read %s: %s", src, strerror(errno));
-            rc = CLU_EIO;
-            break;
-        }
-        if (r == 0)
-            break;
-        for (ssize_t off = 0; off < r;) {
-            ssize_t w = write(out, chunk + off, (size_t)(r - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                snprintf(err, errcap, "cannot write %s: %s", dst, strerror(errno));
-                rc = errno == ENOSPC ? CLU_ENOSPACE : CLU_EIO;
-                goto done;
-            }
-            off += w;
-        }
-    }
-done:
-    util_free(chunk);
-    if (out >= 0)
-        close(out);
-    close(in);
-    return rc;
 }
 
 static void remove_dir(const char *dir)
@@ -123,7 +76,10 @@ static int make_shadow(const char *raft_dir, const char *shadow, int *state, cha
             other = 1;
         if (kind == SHADOW_LINK && link(src, dst) == 0)
             continue;
-        rc = copy_file(src, dst, err, errcap);
+        if (util_copy_file(src, dst)) {
+            snprintf(err, errcap, "cannot copy %s to %s: %s", src, dst, strerror(errno));
+            rc = errno == ENOSPC ? CLU_ENOSPACE : CLU_EIO;
+        }
     }
     closedir(d);
     if (rc == CLU_OK && !metadata && other) {
@@ -205,6 +161,7 @@ static int load_shadow(const char *raft_dir, const char *shadow, struct clu_log_
     }
     io.data = &closed;
     raft_uv_set_auto_recovery(&io, false);
+    clu_heap_track_begin();
     raft_term term = 0;
     raft_id vote = 0;
     struct raft_snapshot *snap = NULL;
@@ -240,6 +197,9 @@ static int load_shadow(const char *raft_dir, const char *shadow, struct clu_log_
         log_warn("cluster.offline", "msg=\"raft_uv did not report its close\"");
     raft_uv_close(&io);
     raft_uv_tcp_close(&transport);
+    size_t leaked = clu_heap_track_end();
+    if (leaked)
+        log_debug("cluster.offline", "freed=%zu msg=\"allocations libraft left behind\"", leaked);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return rc;

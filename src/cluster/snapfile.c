@@ -105,34 +105,131 @@ int clu_from_raft(int rv)
 /* ---- libraft's heap ------------------------------------------------------------
  * libraft leaves padding bytes of what it writes to disk (entry headers,
  * encoded configurations) uninitialized: heap garbage in the log files and
- * valgrind errors. Every allocation libraft makes is zeroed instead. */
+ * valgrind errors. Every allocation libraft makes is zeroed instead.
+ *
+ * Tracking (offline log reads, clu_heap_track_begin/_end): the calling
+ * thread's libraft allocations are recorded in a pointer set until _end,
+ * which frees those still live. libraft 0.15 leaks the entries it had
+ * already read when a segment fails to load. */
+
+struct ptrset {
+    uintptr_t *slots; /* 0 empty, 1 deleted, else a pointer */
+    size_t cap, used; /* used: pointers + deleted slots */
+};
+
+static _Thread_local struct ptrset *track;
+
+static size_t ps_slot(const struct ptrset *s, uintptr_t p)
+{
+    return (size_t)(((p >> 4) * 0x9E3779B97F4A7C15ull) >> 16) & (s->cap - 1);
+}
+
+static void ps_add(struct ptrset *s, void *ptr)
+{
+    if ((s->used + 1) * 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        struct ptrset n = {calloc(cap, sizeof(uintptr_t)), cap, 0};
+        if (!n.slots)
+            return; /* untracked: at worst a leak */
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i] > 1) {
+                size_t j = ps_slot(&n, s->slots[i]);
+                while (n.slots[j])
+                    j = (j + 1) & (cap - 1);
+                n.slots[j] = s->slots[i];
+                n.used++;
+            }
+        free(s->slots);
+        *s = n;
+    }
+    size_t j = ps_slot(s, (uintptr_t)ptr);
+    while (s->slots[j] > 1)
+        j = (j + 1) & (s->cap - 1);
+    if (s->slots[j] == 0)
+        s->used++;
+    s->slots[j] = (uintptr_t)ptr;
+}
+
+static void ps_del(struct ptrset *s, void *ptr)
+{
+    if (!s->cap)
+        return;
+    for (size_t j = ps_slot(s, (uintptr_t)ptr); s->slots[j]; j = (j + 1) & (s->cap - 1))
+        if (s->slots[j] == (uintptr_t)ptr) {
+            s->slots[j] = 1;
+            return;
+        }
+}
+
+static void *tracked(void *p)
+{
+    if (p && track)
+        ps_add(track, p);
+    return p;
+}
+
+static void untrack(void *p)
+{
+    if (p && track)
+        ps_del(track, p);
+}
+
+void clu_heap_track_begin(void)
+{
+    if (!track)
+        track = calloc(1, sizeof *track);
+}
+
+size_t clu_heap_track_end(void)
+{
+    struct ptrset *s = track;
+    size_t n = 0;
+    track = NULL;
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->slots[i] > 1) {
+            free((void *)s->slots[i]);
+            n++;
+        }
+    free(s->slots);
+    free(s);
+    return n;
+}
 
 static void *heap_malloc(void *d, size_t n)
 {
     (void)d;
-    return calloc(1, n ? n : 1);
+    return tracked(calloc(1, n ? n : 1));
 }
 
 static void heap_free(void *d, void *p)
 {
     (void)d;
+    untrack(p);
     free(p);
 }
 
 static void *heap_calloc(void *d, size_t n, size_t size)
 {
     (void)d;
-    return calloc(n ? n : 1, size ? size : 1);
+    return tracked(calloc(n ? n : 1, size ? size : 1));
 }
 
 static void *heap_realloc(void *d, void *p, size_t n)
 {
     (void)d;
     size_t old = p ? malloc_usable_size(p) : 0;
+    untrack(p);
     char *q = realloc(p, n);
-    if (q && n > old)
+    if (!q) {
+        if (n)
+            tracked(p); /* still allocated */
+        return NULL;
+    }
+    if (n > old)
         memset(q + old, 0, n - old);
-    return q;
+    return tracked(q);
 }
 
 static void *heap_aligned_alloc(void *d, size_t alignment, size_t size)
@@ -142,13 +239,14 @@ static void *heap_aligned_alloc(void *d, size_t alignment, size_t size)
     void *p = aligned_alloc(alignment, n ? n : alignment);
     if (p)
         memset(p, 0, n);
-    return p;
+    return tracked(p);
 }
 
 static void heap_aligned_free(void *d, size_t alignment, void *p)
 {
     (void)d;
     (void)alignment;
+    untrack(p);
     free(p);
 }
 

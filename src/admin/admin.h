@@ -1,0 +1,78 @@
+/* admin: offline administration of a stopped node's data directory, the
+ * work behind orbitctl's offline commands (src/main/orbitctl.c only parses
+ * arguments). Everything here only reads the data directory.
+ *   datadir.c  - is it a data dir, is orbitd running on it (its lock),
+ *                PRAGMA integrity_check of the database
+ *   logtool.c  - txlog dump (the Raft log's records as JSON lines) and
+ *                txlog check (log, records, snapshot, database)
+ * It joins the cluster module (the log, snapshot files) and the txlog
+ * module (records). Prefix: adm_. */
+#ifndef ORBIT_ADMIN_H
+#define ORBIT_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+/* Exit statuses of the commands (orbitctl exits with them). */
+enum { ADM_OK = 0, ADM_PROBLEM = 1, ADM_USAGE = 2 };
+
+/* Progress line interval of txlog check, in log entries. */
+#define ADM_PROGRESS_EVERY 100000
+
+/* 0 when dir is an Orbit data directory (it holds orbit.db, node-id or
+ * raft/); -1 with err: no such directory, not a directory, not a data dir. */
+int adm_data_dir(const char *dir, char *err, size_t errcap) MUSTCHECK;
+
+/* Is an orbitd running on dir? orbitd holds an exclusive flock on
+ * dir/orbitd.pid while it runs; this tries a shared lock without blocking
+ * and releases it at once, never creating or writing the file. 1 running
+ * (*pid from the file, 0 when unreadable), 0 not running, -1 error. */
+int adm_node_running(const char *dir, long *pid);
+
+/* PRAGMA integrity_check of the database at path, opened read-only.
+ * 0 "ok"; 1 corrupt (result holds the first message and how many more);
+ * -1 cannot open or run it (result says why). */
+int adm_db_integrity(const char *path, char *result, size_t cap);
+
+/* txlog dump: every record in the Raft log of data dir dir with LSN >=
+ * from, in log order, one JSON object per line (txl_record_to_json), to
+ * out. Entries that are not commands (barriers, configuration changes)
+ * are skipped; a dir without Raft state prints nothing. 0 ok; -1 with err
+ * (no such dir, not a data dir, a log libraft cannot load, a command entry
+ * that is not a valid record, a write error). */
+int adm_txlog_dump(const char *dir, uint64_t from, FILE *out, char *err, size_t errcap) MUSTCHECK;
+
+/* txlog check of a stopped node: every log entry loads (libraft checks the
+ * segment checksums), every command entry decodes as a record, record LSNs
+ * strictly increase and agree with the snapshot, the newest snapshot's
+ * descriptor decodes and its file has the right size and SHA-256, the
+ * database passes PRAGMA integrity_check, and its applied LSN is compared
+ * with the log. Problems, warnings and a short summary go to out;
+ * progress lines to progress every progress_every entries. */
+struct adm_check {
+    /* in */
+    FILE *out;               /* NULL: stdout */
+    FILE *progress;          /* NULL: none */
+    uint64_t progress_every; /* 0: ADM_PROGRESS_EVERY */
+    /* out */
+    char err[512];           /* why the check could not run (ADM_USAGE) */
+    unsigned problems, warnings;
+    int log_ok;              /* the log loaded */
+    int has_log;             /* DATA/raft holds Raft state */
+    uint64_t entries, commands, barriers, changes;
+    uint64_t records, bad_records, lsn_errors;
+    uint64_t first_index, last_index;
+    uint64_t first_lsn, last_lsn; /* of the first and last record in the log */
+    int has_snapshot, snapshot_ok;
+    uint64_t snapshot_index, snapshot_lsn;
+    int db_found, db_ok, db_ahead;
+    uint64_t db_applied_lsn;
+};
+/* ADM_OK (warnings allowed), ADM_PROBLEM, or ADM_USAGE (c->err: no such
+ * dir, not a data dir, orbitd is running on it). */
+int adm_txlog_check(const char *dir, struct adm_check *c) MUSTCHECK;
+
+#endif
