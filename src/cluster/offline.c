@@ -1,4 +1,5 @@
-/* cluster/offline.c: reading a stopped node's Raft log (orbitctl txlog).
+/* cluster/offline.c: reading a stopped node's Raft log (orbitctl txlog, the
+ * server's startup repair).
  *
  * libraft's own loader does the reading: a raft_uv io on a private loop,
  * io->init and io->load, then io->close. That loader is not read-only: it

@@ -1,13 +1,16 @@
-/* util/misc.c: clocks, randomness and small parsers shared by modules. */
+/* util/misc.c: clocks, randomness, small parsers and a file copy shared by
+ * modules. */
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t util_now_ns(void)
 {
@@ -145,4 +148,45 @@ int util_parse_duration_ms(const char *s, uint64_t *out_ms)
         return -1;
     *out_ms = v * mul;
     return 0;
+}
+
+int util_copy_file(const char *src, const char *dst)
+{
+    enum { CHUNK = 1 << 20 };
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char *chunk = out < 0 ? NULL : util_malloc(CHUNK);
+    int rc = chunk ? 0 : -1, saved = out < 0 ? errno : ENOMEM;
+    while (rc == 0) {
+        ssize_t r = read(in, chunk, CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -1 : 0;
+            saved = errno;
+            break;
+        }
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, chunk + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                rc = -1;
+                saved = w < 0 ? errno : EIO;
+                break;
+            }
+            off += w;
+        }
+    }
+    util_free(chunk);
+    if (out >= 0 && close(out) != 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    close(in);
+    if (rc)
+        errno = saved;
+    return rc;
 }

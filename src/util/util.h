@@ -123,5 +123,8 @@ int util_parse_size(const char *s, uint64_t *out) MUSTCHECK;
 int util_parse_duration_ms(const char *s, uint64_t *out_ms) MUSTCHECK;
 int util_strcaseeq(const char *a, const char *b);
 void util_strlcpy(char *dst, const char *src, size_t cap);
+/* Copy the file src to dst, a new file (0600; fails if dst exists), 1 MiB
+ * at a time, without fsync. 0 ok; -1 with errno set (dst may be partial). */
+int util_copy_file(const char *src, const char *dst) MUSTCHECK;
 
 #endif
