@@ -103,8 +103,14 @@ static int init_catalog(struct server *srv, char *err, size_t errcap)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    struct cfg cfg;
+    static struct cfg cfg;
+    static struct server srv;
     char err[1024];
+#define FAIL(code)                                                                                               \
+    do {                                                                                                         \
+        rc = (code);                                                                                             \
+        goto out;                                                                                                \
+    } while (0)
     if (cfg_init(&cfg)) {
         fprintf(stderr, "orbitd: out of memory\n");
         return 1;
@@ -124,13 +130,12 @@ int main(int argc, char **argv)
     log_set_level(lvl);
     if (log_set_file(cfg.log_file)) {
         fprintf(stderr, "orbitd: could not open log file \"%s\": %s\n", cfg.log_file, strerror(errno));
-        return 2;
+        FAIL(2);
     }
     if (mkdir(cfg.data_dir, 0700) && errno != EEXIST) {
         fprintf(stderr, "orbitd: could not create data directory \"%s\": %s\n", cfg.data_dir, strerror(errno));
-        return 1;
+        FAIL(1);
     }
-    static struct server srv;
     srv.cfg = &cfg;
     srv.argc = argc;
     srv.argv = argv;
@@ -142,13 +147,13 @@ int main(int argc, char **argv)
     if (srv.lock_fd < 0) {
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);
-        return 1;
+        FAIL(1);
     }
     raise_fd_limit();
     snprintf(srv.db_path, sizeof srv.db_path, "%s/orbit.db", cfg.data_dir);
     if (init_catalog(&srv, err, sizeof err)) {
         fprintf(stderr, "orbitd: %s\n", err);
-        return 1;
+        FAIL(1);
     }
     struct rpl_config rc_ = {
         .data_dir = cfg.data_dir,
@@ -162,7 +167,7 @@ int main(int argc, char **argv)
     if (rpl_open(&rc_, &srv.repl, err, sizeof err)) {
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);
-        return 1;
+        FAIL(1);
     }
     struct exe_config ec = {
         .db_path = srv.db_path,
@@ -180,24 +185,22 @@ int main(int argc, char **argv)
     srv.pool = exe_pool_new(&ec, err, sizeof err);
     if (!srv.pool) {
         fprintf(stderr, "orbitd: %s\n", err);
-        return 1;
+        FAIL(1);
     }
     if (net_start(&srv, err, sizeof err)) {
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);
-        exe_pool_free(srv.pool);
-        return 1;
+        FAIL(1);
     }
     if (rpl_start(srv.repl, &srv.loops[0].loop, srv.pool, err, sizeof err)) {
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);
-        return 1;
+        FAIL(1);
     }
     if (obs_http_start(&srv, err, sizeof err)) {
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);
-        exe_pool_free(srv.pool);
-        return 1;
+        FAIL(1);
     }
     log_info("ready", "listen=%s http=%s unix_socket_dir=%s pid=%d workers=%lld pool_size=%lld io_threads=%lld",
              cfg.listen, *cfg.http ? cfg.http : "off", *cfg.unix_socket_dir ? cfg.unix_socket_dir : "off", (int)getpid(), (long long)cfg.workers,
@@ -207,12 +210,17 @@ int main(int argc, char **argv)
                  cfg.listen);
     rc = net_run(&srv);
     exe_pool_free(srv.pool);
-    rpl_free(srv.repl);
-    sec_roles_free(srv.roles);
+    srv.pool = NULL;
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/orbitd.pid", cfg.data_dir);
     unlink(lock);
     log_info("stopped", "exit_code=%d", rc);
+out:
+    /* startup failures also come here: free what was made (LeakSanitizer) */
+    exe_pool_free(srv.pool);
+    rpl_free(srv.repl);
+    sec_roles_free(srv.roles);
     cfg_free(&cfg);
     return rc;
+#undef FAIL
 }
