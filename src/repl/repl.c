@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -42,6 +43,9 @@ struct rpl {
     uint64_t last_lsn;
 
     pthread_mutex_t mu;        /* waits, stats, hint */
+    pthread_cond_t applied_cv; /* rpl_wait_visible */
+    int visible_waiters;       /* under mu */
+    atomic_ullong frontier;    /* newest LSN committed locally (maybe not durable) */
     atomic_int inflight;       /* records committed locally, not yet applied */
     atomic_ullong applied_lsn; /* newest LSN committed by Raft and in the db */
     atomic_int role;
@@ -229,6 +233,10 @@ static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void
         struct rpl_wait *w = local;
         atomic_store(&r->applied_lsn, w->lsn);
         atomic_fetch_sub(&r->inflight, 1);
+        pthread_mutex_lock(&r->mu);
+        if (r->visible_waiters)
+            pthread_cond_broadcast(&r->applied_cv);
+        pthread_mutex_unlock(&r->mu);
         return 0;
     }
     struct txl_record rec;
@@ -247,6 +255,7 @@ static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void
     }
     if (rc == 0) {
         atomic_store(&r->applied_lsn, rec.lsn);
+        atomic_store(&r->frontier, rec.lsn);
         r->st.records_applied++;
         if (rec.lsn > r->last_lsn)
             r->last_lsn = rec.lsn;
@@ -366,6 +375,7 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
         return CLU_EIO;
     }
     atomic_store(&r->applied_lsn, lsn);
+    atomic_store(&r->frontier, lsn);
     if (lsn > r->last_lsn)
         r->last_lsn = lsn;
     log_info("repl.restored", "index=%llu lsn=%llu size=%llu ms=%llu", (unsigned long long)d->index,
@@ -414,6 +424,7 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     util_strlcpy(r->join, cfg->join ? cfg->join : "", sizeof r->join);
     snprintf(r->base_path, sizeof r->base_path, "%s/base.db", r->data_dir);
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->applied_cv, NULL);
     r->fn.internal = 1;
     if (make_base(r, err, errcap) || repair_if_ahead(r, err, errcap) ||
         sql_db_open(r->db_path, &r->fn, &r->adb, err, errcap) || sql_db_open(r->db_path, &r->fn, &r->sdb, err, errcap))
@@ -426,6 +437,7 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     if (read_lsn(r->adb, &lsn, err, errcap))
         goto fail;
     atomic_store(&r->applied_lsn, lsn);
+    atomic_store(&r->frontier, lsn);
     r->last_lsn = lsn;
     *out = r;
     return 0;
@@ -550,6 +562,7 @@ void rpl_free(struct rpl *r)
     txl_applier_free(r->ap);
     sqlite3_close(r->adb);
     sqlite3_close(r->sdb);
+    pthread_cond_destroy(&r->applied_cv);
     pthread_mutex_destroy(&r->mu);
     util_free(r);
 }
@@ -670,12 +683,15 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
     /* in flight from before COMMIT: a snapshot must not see this commit
      * until Raft has it */
     atomic_fetch_add(&r->inflight, 1);
+    /* readers that may see it wait for it (rpl_wait_visible) */
+    atomic_store(&r->frontier, lsn);
     if (rc == SQLITE_OK)
         rc = run_sql(c, "COMMIT");
     else
         snprintf(msg, msgcap, "%s", err);
     if (rc != SQLITE_OK) {
         atomic_fetch_sub(&r->inflight, 1);
+        atomic_store(&r->frontier, r->last_lsn);
         if (!msg[0] || rc != SQLITE_ERROR)
             snprintf(msg, msgcap, "%s", sqlite3_errmsg(c->db));
         memcpy(state, sql_sqlstate(rc, msg), 6);
@@ -740,6 +756,32 @@ int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t
         break;
     }
     return -1;
+}
+
+void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
+{
+    uint64_t want = atomic_load(&r->frontier);
+    if (atomic_load(&r->applied_lsn) >= want)
+        return;
+    exe_block_begin(pool);
+    pthread_mutex_lock(&r->mu);
+    r->visible_waiters++;
+    /* a commit whose Raft entry failed never becomes applied: stop
+     * waiting when the node stops or breaks (the reader's answer then
+     * goes out; the node is going away or refusing writes anyway) */
+    while (atomic_load(&r->applied_lsn) < want && !atomic_load(&r->stopping) && !atomic_load(&r->broken)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&r->applied_cv, &r->mu, &ts);
+    }
+    r->visible_waiters--;
+    pthread_mutex_unlock(&r->mu);
+    exe_block_end(pool);
 }
 
 void rpl_get_stats(struct rpl *r, struct rpl_stats *out)

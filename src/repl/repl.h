@@ -70,6 +70,12 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
  * 40003 (outcome unknown: leadership lost), 57P01 (shutting down), ... */
 int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t msgcap);
 
+/* Reads must not show a commit that Raft has not made durable yet (a
+ * crash would take it back). At the end of a job that may have read, the
+ * worker waits until everything committed locally so far is durable:
+ * returns at once when nothing is in flight. */
+void rpl_wait_visible(struct rpl *r, struct exe_pool *pool);
+
 /* ---- observability --------------------------------------------------------- */
 struct rpl_stats {
     uint64_t node_id;

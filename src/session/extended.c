@@ -569,6 +569,7 @@ int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
     }
     if (type == 'H') {
         if (s->out.len && !s->closing) {
+            ses_wait_visible(s);
             size_t n;
             char *d = buf_steal(&s->out, &n);
             net_post(s, d, n, 0);

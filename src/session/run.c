@@ -30,9 +30,16 @@ void ses_maybe_flush(struct session *s)
         buf_reset(&s->out);
         return;
     }
+    ses_wait_visible(s);
     size_t len;
     char *d = buf_steal(&s->out, &len);
     net_post(s, d, len, 0);
+}
+
+void ses_wait_visible(struct session *s)
+{
+    if (s->srv->repl && !s->task.holds_write && !s->closing)
+        rpl_wait_visible(s->srv->repl, s->srv->pool);
 }
 
 void ses_send_error(struct session *s, const char *sqlstate, const char *msg, const char *detail, const char *hint)
@@ -854,6 +861,10 @@ static void cleanup_job(struct session *s)
 
 static void finish_job(struct session *s)
 {
+    /* what this job read may include others' commits that Raft has not
+     * made durable: answer only once it has (the write-token holder's own
+     * commit waits for everything before it anyway) */
+    ses_wait_visible(s);
     int keep = s->txn != 'I' || s->implicit_txn || s->copy_in || (s->portals && s->portals->count) ||
                s->task.holds_write;
     if (s->task.conn && !keep) {
