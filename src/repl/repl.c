@@ -624,14 +624,20 @@ static void commit_cb(void *data, uint64_t index, int status)
             atomic_store(&r->broken, 1);
     }
     pthread_mutex_lock(&r->mu);
-    w->status = status;
-    w->done = 1;
     if (status == 0) {
         r->st.commits++;
         r->st.commit_wait_ns += util_now_ns() - w->t0_ns;
     } else {
         r->st.commit_failures++;
     }
+    if (w->done) {
+        pthread_mutex_unlock(&r->mu);
+        w->status = status;
+        w->done(w);
+        return;
+    }
+    w->status = status;
+    w->finished = 1;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&r->mu);
 }
@@ -702,11 +708,12 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
     }
     r->last_lsn = lsn;
     w->r = r;
-    w->done = 0;
+    w->finished = 0;
     w->status = 0;
     w->lsn = lsn;
     w->t0_ns = util_now_ns();
-    pthread_cond_init(&w->cv, NULL);
+    if (!w->done)
+        pthread_cond_init(&w->cv, NULL);
     pthread_mutex_lock(&r->mu);
     r->st.record_bytes += enc.len;
     pthread_mutex_unlock(&r->mu);
@@ -717,8 +724,11 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
         atomic_fetch_sub(&r->inflight, 1);
         if (st != CLU_ESHUTDOWN)
             atomic_store(&r->broken, 1);
-        w->done = 1;
         w->status = st;
+        if (w->done)
+            w->done(w); /* never posted: complete now, on this thread */
+        else
+            w->finished = 1;
     }
     return 1;
 }
@@ -726,13 +736,19 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
 int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t msgcap)
 {
     pthread_mutex_lock(&r->mu);
-    while (!w->done)
+    while (!w->finished)
         pthread_cond_wait(&w->cv, &r->mu);
     int st = w->status;
     pthread_mutex_unlock(&r->mu);
     pthread_cond_destroy(&w->cv);
     if (st == 0)
         return 0;
+    rpl_status_error(st, state, msg, msgcap);
+    return -1;
+}
+
+void rpl_status_error(int st, char state[6], char *msg, size_t msgcap)
+{
     switch (st) {
     case CLU_ELEADERSHIPLOST:
         memcpy(state, "40003", 6);
@@ -755,7 +771,6 @@ int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t
         snprintf(msg, msgcap, "could not write the txlog: %s", clu_strerror(st));
         break;
     }
-    return -1;
 }
 
 void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)

@@ -53,8 +53,12 @@ int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char
 /* A commit in flight: lives on the committing worker's stack. */
 struct rpl_wait {
     struct rpl *r;
+    /* NULL: the committing worker blocks in rpl_wait. Set: called on the
+     * cluster loop when Raft is done (w->status set), and rpl_wait must
+     * not be used: the caller answers its client from done. */
+    void (*done)(struct rpl_wait *w);
     pthread_cond_t cv;
-    int done;
+    int finished;
     int status;  /* clu status */
     uint64_t lsn;
     uint64_t t0_ns;
@@ -69,6 +73,8 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
 /* Block until Raft committed the record. 0 ok; -1 with state/msg:
  * 40003 (outcome unknown: leadership lost), 57P01 (shutting down), ... */
 int rpl_wait(struct rpl *r, struct rpl_wait *w, char state[6], char *msg, size_t msgcap);
+/* The SQLSTATE and message for a failed commit's status (w->status). */
+void rpl_status_error(int status, char state[6], char *msg, size_t msgcap);
 
 /* Reads must not show a commit that Raft has not made durable yet (a
  * crash would take it back). At the end of a job that may have read, the

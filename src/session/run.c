@@ -3,6 +3,7 @@
  * query protocol, transaction control, result rows, errors. A job that
  * needs the write token while another session holds it returns
  * EXE_WAIT_WRITE and resumes at the same message and statement. */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,11 +119,81 @@ static void rollback(struct session *s)
         txl_capture_reset(s->task.conn->cap);
 }
 
+/* A commit answered from the cluster loop: the job ends without waiting
+ * (no worker thread and no pooled connection sit idle through the fsync),
+ * its output is handed over, and the second of the two parties (job end,
+ * Raft's verdict) posts it — or, when the commit failed, what precedes the
+ * commit's CommandComplete followed by the error and ReadyForQuery. */
+struct ses_defer {
+    struct rpl_wait w; /* first member */
+    struct session *s;
+    atomic_int parties;
+    char *out;
+    size_t len, mark;
+};
+
+static void defer_deliver(struct ses_defer *d)
+{
+    struct session *s = d->s;
+    if (d->w.status && d->out) {
+        char state[6], msg[300];
+        struct buf b;
+        rpl_status_error(d->w.status, state, msg, sizeof msg);
+        buf_init(&b);
+        buf_append(&b, d->out, d->mark <= d->len ? d->mark : d->len);
+        pgw_error(&b, 'E', "ERROR", state, msg, NULL, NULL);
+        pgw_ready(&b, 'I');
+        util_free(d->out);
+        d->out = NULL;
+        d->len = 0;
+        if (buf_ok(&b))
+            d->out = buf_steal(&b, &d->len);
+        else
+            buf_free(&b);
+    }
+    net_post(s, d->out, d->len, 1);
+    util_free(d);
+}
+
+static void defer_done(struct rpl_wait *w)
+{
+    struct ses_defer *d = (struct ses_defer *)w;
+    if (atomic_fetch_add(&d->parties, 1) == 1)
+        defer_deliver(d);
+}
+
+/* May the commit being made be answered after the job ends? Only when
+ * nothing after it in this job depends on its outcome: the last statement
+ * of a simple Query with no message after it, or an Execute followed only
+ * by Sync. */
+static int can_defer(struct session *s)
+{
+    if (s->copy_in || s->closing || s->terminate || s->implicit_txn)
+        return 0;
+    size_t off = s->cur_end;
+    int syncs = 0;
+    while (off < s->jin.len) {
+        char type;
+        const char *p;
+        size_t plen, total;
+        if (pgw_frame(s->jin.data + off, s->jin.len - off, PGW_MAX_MESSAGE, &type, &p, &plen, &total) <= 0 ||
+            type != 'S')
+            return 0;
+        syncs++;
+        off += total;
+    }
+    if (s->cur_type == 'Q')
+        return syncs == 0 && (!s->query || s->query->next + 1 >= s->query->n);
+    return s->cur_type == 'E' && syncs > 0;
+}
+
 /* Commit the open SQLite transaction. With a txlog (s->srv->repl) the
- * record goes to Raft and this waits, with the write token released, until
- * Raft has committed it: the client hears of the commit only then.
- * 0 ok; -1 error sent (nothing committed, or the outcome is unknown). */
-static int commit(struct session *s)
+ * record goes to Raft, and the client hears of the commit only once Raft
+ * has it: the worker waits (write token released), or, when nothing else
+ * in the job depends on it, the answer is deferred (struct ses_defer).
+ * mark: where the commit's CommandComplete starts in s->out.
+ * 0 ok (or deferred); -1 error sent. */
+static int commit(struct session *s, size_t mark)
 {
     sqlite3 *db = db_of(s);
     char state[6], msg[400];
@@ -136,8 +207,17 @@ static int commit(struct session *s)
         }
         return 0;
     }
+    struct ses_defer *d = !s->defer && can_defer(s) ? util_calloc(1, sizeof *d) : NULL;
     struct rpl_wait w;
-    int rc = rpl_commit(s->srv->repl, s->task.conn, &w, state, msg, sizeof msg);
+    memset(&w, 0, sizeof w);
+    if (d) {
+        d->s = s;
+        d->mark = mark;
+        d->w.done = defer_done;
+    }
+    int rc = rpl_commit(s->srv->repl, s->task.conn, d ? &d->w : &w, state, msg, sizeof msg);
+    if (rc <= 0)
+        util_free(d);
     if (rc < 0) {
         ses_send_error(s, state, msg, NULL, NULL);
         return -1;
@@ -145,6 +225,10 @@ static int commit(struct session *s)
     if (rc == 0)
         return 0;
     exe_write_release(s->srv->pool, &s->task);
+    if (d) {
+        s->defer = d;
+        return 0;
+    }
     exe_block_begin(s->srv->pool);
     rc = rpl_wait(s->srv->repl, &w, state, msg, sizeof msg);
     exe_block_end(s->srv->pool);
@@ -165,7 +249,7 @@ int ses_txn_end(struct session *s, int commit_it)
     if (!sqlite3_get_autocommit(db)) {
         if (commit_it) {
             s->txn = 'I';
-            ret = commit(s);
+            ret = commit(s, s->out.len);
         } else {
             rollback(s);
         }
@@ -195,7 +279,7 @@ int ses_after_statement(struct session *s, int ok)
             buf_init(&err);
             struct buf keep = s->out;
             s->out = err;
-            ret = commit(s);
+            ret = commit(s, mark);
             err = s->out;
             s->out = keep;
             if (ret) {
@@ -863,8 +947,10 @@ static void finish_job(struct session *s)
 {
     /* what this job read may include others' commits that Raft has not
      * made durable: answer only once it has (the write-token holder's own
-     * commit waits for everything before it anyway) */
-    ses_wait_visible(s);
+     * commit waits for everything before it anyway; a deferred commit is
+     * answered once it is durable, and so is everything before it) */
+    if (!s->defer)
+        ses_wait_visible(s);
     int keep = s->txn != 'I' || s->implicit_txn || s->copy_in || (s->portals && s->portals->count) ||
                s->task.holds_write;
     if (s->task.conn && !keep) {
@@ -877,6 +963,16 @@ static void finish_job(struct session *s)
         d = buf_steal(&s->out, &len);
     else
         buf_free(&s->out);
+    if (s->defer) {
+        struct ses_defer *df = s->defer;
+        s->defer = NULL;
+        df->out = d;
+        df->len = len;
+        /* after this, s may be answered and reused by the loop: hands off */
+        if (atomic_fetch_add(&df->parties, 1) == 1)
+            defer_deliver(df);
+        return;
+    }
     net_post(s, d, len, 1);
 }
 
@@ -928,6 +1024,8 @@ enum exe_rc ses_run(struct exe_task *t)
         if (pgw_frame(s->jin.data + s->jpos, s->jin.len - s->jpos, PGW_MAX_MESSAGE, &type, &p, &plen, &total) <= 0)
             break; /* the loop only hands over complete messages */
         int rc = 0;
+        s->cur_type = type;
+        s->cur_end = s->jpos + total;
         if (s->copy_in && type != 'd' && type != 'c' && type != 'f' && type != 'H' && type != 'S' && type != 'X') {
             ses_copy_fail(s, "unexpected message type during COPY from stdin");
         }

@@ -53,6 +53,9 @@ struct session {
     uint8_t auto_txn;     /* the transaction an autocommit write statement runs in */
     int8_t cap_kind;      /* enum txl_kind of the statement being captured, -1 none */
     size_t cc_mark;       /* out.len before the last CommandComplete */
+    char cur_type;        /* the job's message being run, and where it ends in jin */
+    size_t cur_end;
+    struct ses_defer *defer; /* a commit answered when Raft has it (run.c) */
     volatile int closing; /* read by workers */
     volatile int cancel;  /* set by CancelRequest */
     atomic_long inflight; /* bytes posted to the loop and not yet written */
