@@ -122,7 +122,9 @@ static void ready_push(struct exe_pool *p, struct exe_task *t)
         q_push(&p->ready, t);
     }
     atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
-    if (p->sleeping)
+    /* a woken thread could not run it while `workers` tasks run: the
+     * first of those to finish takes it */
+    if (p->sleeping && p->running < p->max_running)
         pthread_cond_signal(&p->cv);
 }
 
@@ -160,9 +162,7 @@ static void *worker_main(void *arg)
         uint64_t dt = util_now_ns() - t0;
         pthread_mutex_lock(&p->mu);
         p->st.run_ns += dt;
-        p->running--;
-        if (p->ready.n && p->sleeping)
-            pthread_cond_signal(&p->cv);
+        p->running--; /* this thread goes on with the next ready task itself */
         if (rc == EXE_WAIT_WRITE) {
             if (!p->writer && !p->write_paused) {
                 p->writer = t;

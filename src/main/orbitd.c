@@ -103,6 +103,7 @@ static int init_catalog(struct server *srv, char *err, size_t errcap)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    sql_global_init();
     static struct cfg cfg;
     static struct server srv;
     char err[1024];

@@ -44,7 +44,8 @@ struct rpl {
 
     pthread_mutex_t mu;        /* waits, stats, hint */
     pthread_cond_t applied_cv; /* rpl_wait_visible */
-    int visible_waiters;       /* under mu */
+    atomic_int visible_waiters;
+    atomic_ullong record_bytes;
     atomic_ullong frontier;    /* newest LSN committed locally (maybe not durable) */
     atomic_int inflight;       /* records committed locally, not yet applied */
     atomic_ullong applied_lsn; /* newest LSN committed by Raft and in the db */
@@ -233,10 +234,11 @@ static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void
         struct rpl_wait *w = local;
         atomic_store(&r->applied_lsn, w->lsn);
         atomic_fetch_sub(&r->inflight, 1);
-        pthread_mutex_lock(&r->mu);
-        if (r->visible_waiters)
+        if (atomic_load(&r->visible_waiters)) {
+            pthread_mutex_lock(&r->mu);
             pthread_cond_broadcast(&r->applied_cv);
-        pthread_mutex_unlock(&r->mu);
+            pthread_mutex_unlock(&r->mu);
+        }
         return 0;
     }
     struct txl_record rec;
@@ -714,9 +716,7 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
     w->t0_ns = util_now_ns();
     if (!w->done)
         pthread_cond_init(&w->cv, NULL);
-    pthread_mutex_lock(&r->mu);
-    r->st.record_bytes += enc.len;
-    pthread_mutex_unlock(&r->mu);
+    atomic_fetch_add(&r->record_bytes, enc.len);
     /* queued in LSN order: the caller still holds the write token */
     int st = r->node ? clu_post(r->node, enc.data, enc.len, commit_cb, w) : CLU_ESHUTDOWN;
     buf_free(&enc);
@@ -780,7 +780,7 @@ void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
         return;
     exe_block_begin(pool);
     pthread_mutex_lock(&r->mu);
-    r->visible_waiters++;
+    atomic_fetch_add(&r->visible_waiters, 1);
     /* a commit whose Raft entry failed never becomes applied: stop
      * waiting when the node stops or breaks (the reader's answer then
      * goes out; the node is going away or refusing writes anyway) */
@@ -794,7 +794,7 @@ void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
         }
         pthread_cond_timedwait(&r->applied_cv, &r->mu, &ts);
     }
-    r->visible_waiters--;
+    atomic_fetch_sub(&r->visible_waiters, 1);
     pthread_mutex_unlock(&r->mu);
     exe_block_end(pool);
 }
@@ -807,5 +807,6 @@ void rpl_get_stats(struct rpl *r, struct rpl_stats *out)
     out->role = atomic_load(&r->role);
     out->lsn = atomic_load(&r->applied_lsn);
     out->inflight = atomic_load(&r->inflight);
+    out->record_bytes = atomic_load(&r->record_bytes);
     out->nospace = atomic_load(&r->nospace);
 }

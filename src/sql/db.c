@@ -309,6 +309,13 @@ static int exec_simple(sqlite3 *db, const char *sql, char *err, size_t errcap)
     return 0;
 }
 
+void sql_global_init(void)
+{
+    /* memory statistics take a process-wide mutex on every allocation:
+     * with many threads that is a hot lock (must precede any other use) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int sql_db_open(const char *path, struct sql_fnctx *fn, sqlite3 **out, char *err, size_t errcap)
 {
     sqlite3 *db = NULL;

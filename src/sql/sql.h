@@ -348,6 +348,8 @@ enum { SQL_INTR_NONE = 0, SQL_INTR_CANCEL = 1, SQL_INTR_TIMEOUT = 2 };
  * authorizer that hides the internal _orbit_* catalog tables and refuses
  * ATTACH/DETACH and dangerous pragmas unless fn->internal. fn must stay
  * valid as long as the connection. Returns 0 or -1 with err filled. */
+/* Process-wide SQLite settings: call first, before any connection. */
+void sql_global_init(void);
 int sql_db_open(const char *path, struct sql_fnctx *fn, sqlite3 **out, char *err, size_t errcap) MUSTCHECK;
 
 /* PostgreSQL name and type for a result column without a declared type:
