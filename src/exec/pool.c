@@ -13,6 +13,13 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A sleeping worker. */
+struct idle {
+    pthread_cond_t cv;
+    struct idle *next;
+    int woken;
+};
+
 struct queue {
     struct exe_task *head, *tail;
     int n;
@@ -23,7 +30,6 @@ struct exe_pool {
     pthread_mutex_t mu;
     atomic_int nready;  /* mirror of ready.n, read without the lock while spinning */
     int spin_ns;
-    pthread_cond_t cv;
     struct queue ready, admission, writeq;
     struct exe_conn *free_conns;
     struct exe_conn *reserved_free;
@@ -32,9 +38,11 @@ struct exe_pool {
     struct exe_task *writer;
     int write_paused;
     int sleeping;
+    struct idle *idle; /* sleeping workers, most recent first (LIFO keeps a few threads warm) */
     int running, max_running; /* tasks running, not counting blocked ones */
     pthread_t *threads;
-    int nthreads;
+    int nthreads, max_threads;
+    int blocked; /* tasks inside exe_block_begin/_end */
     int stopping;
     uint64_t admission_timeout_ns;
     struct exe_stats st;
@@ -109,6 +117,33 @@ static int q_move_if(struct queue *q, struct queue *ready, int (*pred)(struct ex
     return moved;
 }
 
+/* Wake the most recently idle worker (lock held). */
+static void wake_one(struct exe_pool *p)
+{
+    struct idle *w = p->idle;
+    if (!w)
+        return;
+    p->idle = w->next;
+    w->woken = 1;
+    pthread_cond_signal(&w->cv);
+}
+
+static void wake_all(struct exe_pool *p)
+{
+    while (p->idle)
+        wake_one(p);
+}
+
+static void *worker_main(void *arg);
+
+/* Start one more worker thread, up to max_threads (lock held). */
+static void spawn(struct exe_pool *p)
+{
+    if (!p->stopping && p->nthreads < p->max_threads &&
+        pthread_create(&p->threads[p->nthreads], NULL, worker_main, p) == 0)
+        p->nthreads++;
+}
+
 /* Make t runnable and wake a worker if one sleeps (lock held). */
 static void ready_push(struct exe_pool *p, struct exe_task *t)
 {
@@ -124,8 +159,12 @@ static void ready_push(struct exe_pool *p, struct exe_task *t)
     atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
     /* a woken thread could not run it while `workers` tasks run: the
      * first of those to finish takes it */
-    if (p->sleeping && p->running < p->max_running)
-        pthread_cond_signal(&p->cv);
+    if (p->running < p->max_running) {
+        if (p->sleeping)
+            wake_one(p);
+        else if (p->blocked)
+            spawn(p); /* every thread is busy or blocked: one more */
+    }
 }
 
 static void *worker_main(void *arg)
@@ -149,9 +188,14 @@ static void *worker_main(void *arg)
                 if (p->ready.n)
                     continue;
             }
+            struct idle me = {.next = p->idle};
+            pthread_cond_init(&me.cv, NULL);
+            p->idle = &me;
             p->sleeping++;
-            pthread_cond_wait(&p->cv, &p->mu);
+            while (!me.woken)
+                pthread_cond_wait(&me.cv, &p->mu);
             p->sleeping--;
+            pthread_cond_destroy(&me.cv);
             continue;
         }
         p->st.tasks_run++;
@@ -203,14 +247,17 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
     p->admission_timeout_ns = cfg->admission_timeout_ns;
     p->spin_ns = cfg->spin_us * 1000;
     int nconns = cfg->pool_size + cfg->reserved_conns;
     p->conns = util_calloc((size_t)nconns, sizeof *p->conns);
     p->max_running = cfg->workers;
-    int nthreads = cfg->workers + cfg->blocking_threads;
-    p->threads = util_calloc((size_t)nthreads, sizeof *p->threads);
+    /* `workers` threads now; up to blocking_threads more are started when
+     * tasks block (exe_block_begin) and work waits: a pool of sleeping
+     * spare threads made reads measurably slower (wakeups spread over them) */
+    int nthreads = cfg->workers;
+    p->max_threads = cfg->workers + cfg->blocking_threads;
+    p->threads = util_calloc((size_t)p->max_threads, sizeof *p->threads);
     if (!p->conns || !p->threads) {
         snprintf(err, errcap, "out of memory");
         goto fail;
@@ -255,7 +302,7 @@ void exe_pool_free(struct exe_pool *p)
         return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
-    pthread_cond_broadcast(&p->cv);
+    wake_all(p);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
@@ -264,7 +311,6 @@ void exe_pool_free(struct exe_pool *p)
     util_free(p->conns);
     util_free(p->threads);
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
     util_free(p);
 }
 
@@ -370,8 +416,11 @@ void exe_block_begin(struct exe_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->running--;
+    p->blocked++;
     if (p->ready.n && p->sleeping)
-        pthread_cond_signal(&p->cv);
+        wake_one(p);
+    else if (p->ready.n)
+        spawn(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -379,6 +428,7 @@ void exe_block_end(struct exe_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->running++;
+    p->blocked--;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -432,7 +482,7 @@ void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns)
         moved += q_move_if(&p->writeq, &p->ready, write_wait_aborted, &a, EXE_F_WAIT_ABORTED);
     if (moved) {
         atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
-        pthread_cond_broadcast(&p->cv);
+        wake_all(p);
     }
     pthread_mutex_unlock(&p->mu);
 }
