@@ -224,6 +224,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Back on its free list (lock held, or before the workers start). */
+static void conn_put_free(struct exe_pool *p, struct exe_conn *c)
+{
+    if (c->reserved) {
+        c->next_free = p->reserved_free;
+        p->reserved_free = c;
+    } else {
+        c->next_free = p->free_conns;
+        p->free_conns = c;
+        p->nfree++;
+    }
+}
+
 static void conn_close(struct exe_conn *c)
 {
     size_t it = 0;
@@ -273,15 +286,8 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
             snprintf(err, errcap, "out of memory");
             goto fail;
         }
-        if (i >= cfg->pool_size) {
-            c->reserved = 1;
-            c->next_free = p->reserved_free;
-            p->reserved_free = c;
-        } else {
-            c->next_free = p->free_conns;
-            p->free_conns = c;
-            p->nfree++;
-        }
+        c->reserved = i >= cfg->pool_size;
+        conn_put_free(p, c);
     }
     for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p)) {
@@ -358,13 +364,8 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t)
     if (w) {
         w->conn = c;
         ready_push(p, w);
-    } else if (c->reserved) {
-        c->next_free = p->reserved_free;
-        p->reserved_free = c;
     } else {
-        c->next_free = p->free_conns;
-        p->free_conns = c;
-        p->nfree++;
+        conn_put_free(p, c);
     }
     pthread_mutex_unlock(&p->mu);
 }
