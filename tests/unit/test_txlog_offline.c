@@ -470,7 +470,9 @@ static void test_dump_and_check(void **state)
 
     /* dump: every record in the log, in order; --from */
     assert_dump(t.data, 0, c.first_lsn, NREC);
-    assert_dump(t.data, 250, 250, NREC);
+    /* libraft may have compacted past 250 on its own (timing: a slow run
+     * reaches its snapshot threshold again) */
+    assert_dump(t.data, 250, c.first_lsn > 250 ? c.first_lsn : 250, NREC);
     assert_dump(t.data, NREC, NREC, NREC);
     assert_dump(t.data, NREC + 1, 1, 0); /* nothing */
     assert_digest(t.data, &digest);
