@@ -379,6 +379,15 @@ static void make_fixture(const char *dir, const char *crash_copy)
     submit_records(r, 1, SNAP_AT);
     take_snapshot(r);
     submit_records(r, SNAP_AT + 1, NREC);
+    /* let libraft finish its background segment work (closing a full open
+     * segment runs on the thread pool): a copy taken in the middle of that
+     * rename may hold the segment twice or not at all, which is not the
+     * crash this fixture stands for */
+    uint64_t until = util_now_ns() + 300000000ULL;
+    while (util_now_ns() < until) {
+        uv_run(&r->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
     copy_tree(dir, crash_copy);
     node_close(r);
     free(r);
