@@ -50,6 +50,8 @@ static const struct setting settings[] = {
     S("peer", K_STR, peer, "127.0.0.1:7433", 0, "HOST:PORT for Raft traffic between nodes (advertised)"),
     S("join", K_STR, join, "", 0,
       "HOST:PEERPORT of any member: a fresh data dir joins that cluster (ignored once a member)"),
+    S("initial_members", K_STR, initial_members, "", 0,
+      "a static first configuration for a fresh data dir: ID@HOST:PEERPORT,... (hex ids as in DATA/node-id)"),
     S("election_timeout", K_MS, election_timeout_ms, "1s", 0, "Raft election timeout"),
     S("snapshot_threshold", K_INT, snapshot_threshold, "65536", 0,
       "txlog records applied between two snapshots (log compaction)"),

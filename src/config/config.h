@@ -36,6 +36,7 @@ struct cfg {
     int64_t worker_spin_us;
     char *peer; /* HOST:PORT for Raft */
     char *join; /* "" = bootstrap a fresh data dir */
+    char *initial_members; /* "" = this node alone (or --join) */
     int64_t election_timeout_ms;
     int64_t snapshot_threshold;
     int64_t disk_reserve;

@@ -26,6 +26,8 @@ struct rpl {
     char db_path[4096];
     char peer[256];
     char join[256];
+    char *members;             /* initial_members or NULL */
+    int multi;                 /* more than one node may lead: see repair_if_ahead */
     char base_path[4200];
     uv_loop_t *loop;
     struct exe_pool *pool;
@@ -207,6 +209,12 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
              (unsigned long long)db_lsn, (unsigned long long)sc.max_lsn, (unsigned long long)snap_lsn,
              (unsigned long long)li.entries, (unsigned long long)li.first_index, (unsigned long long)li.last_index,
              (unsigned long long)sc.records);
+    /* With other nodes, this node's log past the commit point is not the
+     * cluster's: a new leader may replace its tail, and the database would
+     * keep changes the cluster never committed. So the database goes back
+     * to the snapshot and Raft re-applies what the cluster committed. */
+    if (r->multi && db_lsn > snap_lsn)
+        durable = snap_lsn;
     if (db_lsn <= durable) {
         sqlite3_close(db);
         return 0;
@@ -388,7 +396,18 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
 static void fsm_role_changed(void *ud, enum clu_role role, uint64_t term)
 {
     struct rpl *r = ud;
-    atomic_store(&r->role, (int)role);
+    int was = atomic_exchange(&r->role, (int)role);
+    if (was == CLU_ROLE_LEADER && role != CLU_ROLE_LEADER && role != CLU_ROLE_NONE && r->multi &&
+        atomic_load(&r->inflight) > 0) {
+        /* Records committed here but not by the cluster are in the
+         * database: the next leader's entries would not apply on top of
+         * them. Reverting them online is not built yet: stop, and let the
+         * restart rebuild the database from the snapshot and the log. */
+        log_error("repl.fenced", "term=%llu inflight=%d msg=\"lost leadership with uncommitted local commits; "
+                  "exiting so that the restart rebuilds the database from the cluster's log\"",
+                  (unsigned long long)term, atomic_load(&r->inflight));
+        _exit(3);
+    }
     char addr[64] = "";
     uint64_t id = 0;
     if (r->node && clu_leader(r->node, &id, addr, sizeof addr)) {
@@ -424,6 +443,12 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     util_strlcpy(r->db_path, cfg->db_path, sizeof r->db_path);
     util_strlcpy(r->peer, cfg->peer ? cfg->peer : "", sizeof r->peer);
     util_strlcpy(r->join, cfg->join ? cfg->join : "", sizeof r->join);
+    if (cfg->initial_members && *cfg->initial_members && !(r->members = util_strdup(cfg->initial_members))) {
+        snprintf(err, errcap, "out of memory");
+        util_free(r);
+        return -1;
+    }
+    r->multi = r->members || r->join[0];
     snprintf(r->base_path, sizeof r->base_path, "%s/base.db", r->data_dir);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->applied_cv, NULL);
@@ -493,6 +518,7 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     cc.data_dir = r->data_dir;
     cc.address = r->peer[0] ? r->peer : NULL;
     cc.join = r->join[0] ? r->join : NULL;
+    cc.initial_members = r->members;
     if (r->cfg.election_timeout_ms)
         cc.election_timeout_ms = r->cfg.election_timeout_ms;
     if (r->cfg.snapshot_threshold)
@@ -564,12 +590,18 @@ void rpl_free(struct rpl *r)
     txl_applier_free(r->ap);
     sqlite3_close(r->adb);
     sqlite3_close(r->sdb);
+    util_free(r->members);
     pthread_cond_destroy(&r->applied_cv);
     pthread_mutex_destroy(&r->mu);
     util_free(r);
 }
 
 /* ---- worker side ---- */
+
+int rpl_is_leader(struct rpl *r)
+{
+    return atomic_load(&r->role) == CLU_ROLE_LEADER;
+}
 
 int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char *hint, size_t hintcap)
 {

@@ -26,6 +26,7 @@ struct rpl_config {
     const char *db_path;
     const char *peer;          /* advertised HOST:PORT for Raft */
     const char *join;          /* NULL or "" = bootstrap a fresh data dir */
+    const char *initial_members; /* NULL or "": this node alone */
     unsigned election_timeout_ms;
     unsigned snapshot_threshold;
     uint64_t disk_reserve;     /* bytes that must stay free for writes */
@@ -42,6 +43,9 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
 /* Loop thread: stop Raft (pending commits finish or fail), then cb. */
 void rpl_stop(struct rpl *r, void (*cb)(void *data), void *data);
 void rpl_free(struct rpl *r);
+
+/* Any thread: does this node lead (and take writes) now? */
+int rpl_is_leader(struct rpl *r);
 
 /* ---- worker side ---------------------------------------------------------- */
 

@@ -37,8 +37,8 @@ static const struct var_def defs[] = {
     {"server_encoding", "UTF8", V_REPORT | V_READONLY, "Shows the server (database) character set encoding."},
     {"is_superuser", NULL, V_REPORT | V_READONLY, "Shows whether the current user is a superuser."},
     {"session_authorization", NULL, V_REPORT | V_READONLY, "Sets the session user name."},
-    {"default_transaction_read_only", "off", V_REPORT | V_BOOL, "Sets the default read-only status of new transactions."},
-    {"in_hot_standby", "off", V_REPORT | V_READONLY, "Shows whether hot standby is currently active."},
+    {"default_transaction_read_only", NULL, V_REPORT | V_BOOL, "Sets the default read-only status of new transactions."},
+    {"in_hot_standby", NULL, V_REPORT | V_READONLY, "Shows whether hot standby is currently active."},
     {"transaction_read_only", NULL, V_BOOL, "Sets the current transaction's read-only status."},
     {"statement_timeout", NULL, V_MS, "Sets the maximum allowed duration of any statement."},
     {"idle_in_transaction_session_timeout", NULL, V_MS, "Sets the maximum allowed idle time between queries, when in a transaction."},
@@ -100,6 +100,10 @@ static const char *default_of(struct session *s, const struct var_def *d, char *
         return s->user ? s->user : "";
     if (strcmp(d->name, "transaction_read_only") == 0)
         return s->txn_read_only ? "on" : "off";
+    /* a node that is not the leader takes no writes: libpq's
+     * target_session_attrs reads these two */
+    if (strcmp(d->name, "in_hot_standby") == 0 || strcmp(d->name, "default_transaction_read_only") == 0)
+        return s->srv->repl && !rpl_is_leader(s->srv->repl) ? "on" : "off";
     if (strcmp(d->name, "statement_timeout") == 0) {
         format_ms(tmp, cap, (uint64_t)c->statement_timeout_ms);
         return tmp;

@@ -43,7 +43,9 @@ static void fn_schema(sqlite3_context *c, int argc, sqlite3_value **argv)
 
 static void fn_in_recovery(sqlite3_context *c, int argc, sqlite3_value **argv)
 {
-    sqlite3_result_int(c, 0);
+    struct sql_fnctx *f = sqlite3_user_data(c);
+    const char *v = f && f->setting && f->session ? f->setting(f->session, "in_hot_standby") : NULL;
+    sqlite3_result_int(c, v && strcmp(v, "on") == 0);
 }
 
 static void fn_backend_pid(sqlite3_context *c, int argc, sqlite3_value **argv)
