@@ -451,6 +451,8 @@ static void signal_cb(uv_signal_t *h, int signum)
     }
     atomic_store(&srv->draining, 1);
     srv->drain_deadline_ns = util_now_ns() + (uint64_t)srv->cfg->drain_timeout_ms * 1000000ULL;
+    if (srv->repl)
+        rpl_step_down(srv->repl); /* a leader hands over first: writes move on while we drain */
     log_info("shutdown", "signal=%s msg=\"draining: no new connections, waiting for transactions\" timeout_ms=%lld",
              signum == SIGTERM ? "SIGTERM" : "SIGINT", (long long)srv->cfg->drain_timeout_ms);
     for (int i = 0; i < nlisteners; i++) {
@@ -504,6 +506,8 @@ static void tick_cb(uv_timer_t *t)
     int remaining = drain_sessions(&srv->loops[0], now);
     for (int i = 1; i < srv->nloops; i++)
         remaining += srv->loops[i].nsessions;
+    if (remaining == 0 && srv->repl && rpl_stepping_down(srv->repl) && now < srv->drain_deadline_ns)
+        return; /* the leadership hand-over finishes first (bounded by drain_timeout) */
     if (remaining == 0 && !stop_requested) {
         log_info("shutdown", "msg=\"all sessions closed\"");
         stop_requested = 1;

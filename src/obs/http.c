@@ -172,6 +172,46 @@ static void health(struct http_conn *c)
     free(body);
 }
 
+/* GET /status: this node and the cluster configuration as it sees it. */
+static void status(struct http_conn *c)
+{
+    struct server *srv = c->srv;
+    if (!srv->repl) {
+        respond(c, 404, "text/plain", "no cluster\n", 11);
+        return;
+    }
+    struct rpl_status st;
+    struct rpl_stats rs;
+    char id[17], lid[17];
+    rpl_status(srv->repl, &st);
+    rpl_get_stats(srv->repl, &rs);
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)st.id);
+    snprintf(lid, sizeof lid, "%016llx", (unsigned long long)st.leader_id);
+    json_t *members = json_array();
+    for (int i = 0; i < st.nmembers; i++) {
+        char mid[17];
+        snprintf(mid, sizeof mid, "%016llx", (unsigned long long)st.members[i].id);
+        json_array_append_new(members, json_pack("{s:s, s:s, s:s, s:b}", "id", mid, "address", st.members[i].address,
+                                                 "role", st.members[i].role, "leader",
+                                                 st.members[i].id == st.leader_id));
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:s, s:i}", "id", id,
+                          "address", st.address, "state", st.state, "term", (json_int_t)st.term, "commit_index",
+                          (json_int_t)st.commit_index, "applied_index", (json_int_t)st.applied_index, "last_index",
+                          (json_int_t)st.last_index, "snapshot_index", (json_int_t)st.snapshot_index, "lsn",
+                          (json_int_t)st.lsn, "inflight", (json_int_t)rs.inflight, "leader_id",
+                          st.leader_id ? lid : "", "leader_address", st.leader_address, "members", members, "sql",
+                          srv->cfg->listen, "connections", atomic_load(&srv->nsessions));
+    char *body = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!body) {
+        conn_close(c);
+        return;
+    }
+    respond(c, 200, "application/json", body, strlen(body));
+    free(body);
+}
+
 static void handle(struct http_conn *c)
 {
     char method[8], path[256];
@@ -188,6 +228,8 @@ static void handle(struct http_conn *c)
     }
     if (strcmp(path, "/health") == 0 || strcmp(path, "/healthz") == 0)
         health(c);
+    else if (strcmp(path, "/status") == 0)
+        status(c);
     else if (strcmp(path, "/metrics") == 0)
         metrics(c);
     else

@@ -28,6 +28,7 @@ struct rpl {
     char join[256];
     char *members;             /* initial_members or NULL */
     int multi;                 /* more than one node may lead: see repair_if_ahead */
+    int transferring;          /* loop: rpl_step_down's transfer is under way */
     char base_path[4200];
     uv_loop_t *loop;
     struct exe_pool *pool;
@@ -841,4 +842,63 @@ void rpl_get_stats(struct rpl *r, struct rpl_stats *out)
     out->inflight = atomic_load(&r->inflight);
     out->record_bytes = atomic_load(&r->record_bytes);
     out->nospace = atomic_load(&r->nospace);
+}
+
+void rpl_status(struct rpl *r, struct rpl_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->id = r->node_id;
+    out->lsn = atomic_load(&r->applied_lsn);
+    out->state = "none";
+    if (!r->node)
+        return;
+    util_strlcpy(out->address, clu_address(r->node), sizeof out->address);
+    enum clu_role role = clu_role(r->node);
+    out->state = role == CLU_ROLE_LEADER ? "leader" : role == CLU_ROLE_FOLLOWER ? "follower"
+                 : role == CLU_ROLE_CANDIDATE ? "candidate" : "none";
+    out->term = clu_term(r->node);
+    out->commit_index = clu_commit_index(r->node);
+    out->applied_index = clu_last_applied(r->node);
+    out->last_index = clu_last_index(r->node);
+    out->snapshot_index = clu_snapshot_index(r->node);
+    clu_leader(r->node, &out->leader_id, out->leader_address, sizeof out->leader_address);
+    struct clu_member m[16];
+    int n = clu_members(r->node, m, 16);
+    for (int i = 0; i < n && i < 16; i++) {
+        out->members[i].id = m[i].id;
+        util_strlcpy(out->members[i].address, m[i].address, sizeof out->members[i].address);
+        out->members[i].role = m[i].role == CLU_MEMBER_VOTER ? "voter" : m[i].role == CLU_MEMBER_STANDBY ? "standby"
+                                                                                                   : "spare";
+    }
+    out->nmembers = n < 16 ? n : 16;
+}
+
+static void stepped_down(void *data, int status)
+{
+    struct rpl *r = data;
+    r->transferring = 0;
+    resume_writers(r); /* now they meet "not the leader" (25006) */
+    if (status == 0)
+        log_info("repl.transferred", "msg=\"leadership handed over before shutdown\"");
+    else
+        log_warn("repl.transfer_failed", "status=%s", clu_status_name(status));
+}
+
+void rpl_step_down(struct rpl *r)
+{
+    struct clu_member m[2];
+    if (!r->node || !clu_is_leader(r->node) || clu_members(r->node, m, 2) < 2)
+        return;
+    pause_writers(r); /* no new local commits while the leadership moves */
+    if (clu_transfer(r->node, 0, stepped_down, r) == 0) {
+        r->transferring = 1;
+        log_info("repl.transfer", "msg=\"SIGTERM on the leader: handing leadership over before draining\"");
+    } else {
+        resume_writers(r);
+    }
+}
+
+int rpl_stepping_down(struct rpl *r)
+{
+    return r->transferring;
 }

@@ -105,4 +105,27 @@ struct rpl_stats {
 /* Any thread (index fields are refreshed on the loop every tick). */
 void rpl_get_stats(struct rpl *r, struct rpl_stats *out);
 
+/* Loop thread: the current configuration and leader, for /status. */
+struct rpl_member {
+    uint64_t id;
+    char address[64];
+    const char *role; /* "voter", "standby", "spare" */
+};
+struct rpl_status {
+    uint64_t id;
+    char address[64];
+    const char *state; /* "leader", "follower", "candidate", "none" */
+    uint64_t term, commit_index, applied_index, last_index, snapshot_index, lsn;
+    uint64_t leader_id; /* 0 when unknown */
+    char leader_address[64];
+    int nmembers;
+    struct rpl_member members[16];
+};
+void rpl_status(struct rpl *r, struct rpl_status *out);
+/* Loop thread: hand leadership to another voter (SIGTERM on a leader
+ * before draining). Does nothing unless this node leads others. */
+void rpl_step_down(struct rpl *r);
+/* Loop thread: 1 while that hand-over is under way (shutdown waits). */
+int rpl_stepping_down(struct rpl *r);
+
 #endif

@@ -5,8 +5,10 @@ and takes writes; the old leader rejoins and converges.
 
 This is the groundwork of the HA issue (no --join, no snapshot transfer,
 no online revert yet); it proves the replicated commit path end to end."""
+import json
 import os
 import time
+import urllib.request
 
 import psycopg2
 import pytest
@@ -85,6 +87,13 @@ def test_three_nodes_replicate_and_fail_over(orbit_factory):
     c.close()
     wait_equal(nodes, (100, sum(range(1, 101))))
 
+    # /status: this node leads a configuration of three voters
+    st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % lead.http_port, timeout=5).read())
+    assert st["state"] == "leader" and len(st["members"]) == 3
+    assert sorted(m["id"] for m in st["members"]) == IDS
+    assert all(m["role"] == "voter" for m in st["members"])
+    assert st["lsn"] == 101 and st["leader_id"] == st["id"]
+
     # followers are read-only and say so
     f = followers[0].connect()
     cur = f.cursor()
@@ -109,5 +118,17 @@ def test_three_nodes_replicate_and_fail_over(orbit_factory):
     # the old leader comes back as a follower and catches up
     lead.start(timeout=20)
     wait_equal(nodes, want, timeout=20)
+
+    # SIGTERM on the leader hands leadership over before it drains
+    t0 = time.time()
+    assert new.stop() == 0
+    assert "event=repl.transferred" in new.log()
+    rest = [n for n in nodes if n is not new]
+    nl = leader_of(rest, timeout=10)
+    c = nl.connect()
+    c.cursor().execute("INSERT INTO t VALUES (102, 'after switchover')")
+    c.close()
+    print("switchover: first write %.2f s after SIGTERM" % (time.time() - t0))
+    wait_equal(rest, (102, sum(range(1, 103))))
     for n in nodes:
         n.stop()
