@@ -5,6 +5,7 @@
  *                PRAGMA integrity_check of the database
  *   logtool.c  - txlog dump (the Raft log's records as JSON lines) and
  *                txlog check (log, records, snapshot, database)
+ *   remote.c   - commands that ask a running node over HTTP (cluster status)
  * It joins the cluster module (the log, snapshot files) and the txlog
  * module (records). Prefix: adm_. */
 #ifndef ORBIT_ADMIN_H
@@ -74,5 +75,13 @@ struct adm_check {
 /* ADM_OK (warnings allowed), ADM_PROBLEM, or ADM_USAGE (c->err: no such
  * dir, not a data dir, orbitd is running on it). */
 int adm_txlog_check(const char *dir, struct adm_check *c) MUSTCHECK;
+
+/* ---- a running node, over its HTTP port (remote.c) ---- */
+/* GET path from HOST:PORT; the body is appended to body. 0, or -1 with err
+ * (cannot connect, not HTTP, a status other than 200). */
+int adm_http_get(const char *hostport, const char *path, struct buf *body, char *err, size_t errcap) MUSTCHECK;
+/* orbitctl cluster status: the node's /status as a table (or the JSON).
+ * 0, or -1 with err. */
+int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, size_t errcap) MUSTCHECK;
 
 #endif

@@ -16,6 +16,7 @@ static void usage(FILE *f)
                "  orbitctl check --data-dir DIR [--json]         verify a stopped node's database (integrity check)\n"
                "  orbitctl txlog dump --data-dir DIR [--from LSN] print the Raft log's records as JSON lines\n"
                "  orbitctl txlog check --data-dir DIR            verify a stopped node's log, snapshot and database\n"
+               "  orbitctl cluster status --http HOST:PORT [--json] a running node's view of the cluster\n"
                "  orbitctl version                               print the version\n"
                "  orbitctl --help                                this help\n");
 }
@@ -51,6 +52,36 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
     if (!*dir) {
         fprintf(stderr, "orbitctl %s: --data-dir is required\n", cmd);
         return 2;
+    }
+    return 0;
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "status") != 0) {
+        fprintf(stderr, "orbitctl cluster: unknown subcommand%s%s (status)\n", argc ? " " : "", argc ? argv[0] : "");
+        return 2;
+    }
+    const char *http = NULL;
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--http") == 0 && i + 1 < argc)
+            http = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else {
+            fprintf(stderr, "orbitctl cluster status: unknown argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!http) {
+        fprintf(stderr, "orbitctl cluster status: --http HOST:PORT (the node's HTTP address) is required\n");
+        return 2;
+    }
+    char err[512];
+    if (adm_cluster_status(http, as_json, stdout, err, sizeof err)) {
+        fprintf(stderr, "orbitctl cluster status: %s\n", err);
+        return 1;
     }
     return 0;
 }
@@ -155,6 +186,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(argv[1], "txlog") == 0)
         return cmd_txlog(argc - 2, argv + 2);
+    if (strcmp(argv[1], "cluster") == 0)
+        return cmd_cluster(argc - 2, argv + 2);
     fprintf(stderr, "orbitctl: unknown command \"%s\" (see orbitctl --help)\n", argv[1]);
     return 2;
 }

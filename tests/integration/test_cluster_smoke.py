@@ -7,6 +7,7 @@ This is the groundwork of the HA issue (no --join, no snapshot transfer,
 no online revert yet); it proves the replicated commit path end to end."""
 import json
 import os
+import subprocess
 import time
 import urllib.request
 
@@ -93,6 +94,14 @@ def test_three_nodes_replicate_and_fail_over(orbit_factory):
     assert sorted(m["id"] for m in st["members"]) == IDS
     assert all(m["role"] == "voter" for m in st["members"])
     assert st["lsn"] == 101 and st["leader_id"] == st["id"]
+    ctl = os.path.join(os.path.dirname(orbit.orbitd_path()), "orbitctl")
+    p = subprocess.run([ctl, "cluster", "status", "--http", "127.0.0.1:%d" % followers[0].http_port],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    assert "state follower" in p.stdout and all(i in p.stdout for i in IDS), p.stdout
+    assert p.stdout.count("leader") >= 2, p.stdout   # the leader line and its member row
+    p = subprocess.run([ctl, "cluster", "status", "--http", "127.0.0.1:1"], capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1 and "cannot connect" in p.stderr
 
     # followers are read-only and say so
     f = followers[0].connect()
