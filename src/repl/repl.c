@@ -53,6 +53,7 @@ struct rpl {
     atomic_int inflight;       /* records committed locally, not yet applied */
     atomic_ullong applied_lsn; /* newest LSN committed by Raft and in the db */
     atomic_int role;
+    atomic_uint role_gen;
     atomic_int nospace;
     atomic_int broken;
     atomic_int stopping;
@@ -398,6 +399,7 @@ static void fsm_role_changed(void *ud, enum clu_role role, uint64_t term)
 {
     struct rpl *r = ud;
     int was = atomic_exchange(&r->role, (int)role);
+    atomic_fetch_add(&r->role_gen, 1);
     if (was == CLU_ROLE_LEADER && role != CLU_ROLE_LEADER && role != CLU_ROLE_NONE && r->multi &&
         atomic_load(&r->inflight) > 0) {
         /* Records committed here but not by the cluster are in the
@@ -598,6 +600,11 @@ void rpl_free(struct rpl *r)
 }
 
 /* ---- worker side ---- */
+
+unsigned rpl_role_generation(struct rpl *r)
+{
+    return atomic_load(&r->role_gen);
+}
 
 int rpl_is_leader(struct rpl *r)
 {

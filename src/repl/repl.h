@@ -46,6 +46,9 @@ void rpl_free(struct rpl *r);
 
 /* Any thread: does this node lead (and take writes) now? */
 int rpl_is_leader(struct rpl *r);
+/* Any thread: a number that changes whenever the role changes (sessions
+ * re-send in_hot_standby / default_transaction_read_only when it does). */
+unsigned rpl_role_generation(struct rpl *r);
 
 /* ---- worker side ---------------------------------------------------------- */
 

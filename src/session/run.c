@@ -943,8 +943,23 @@ static void cleanup_job(struct session *s)
     exe_write_release(s->srv->pool, &s->task);
 }
 
+/* The node's role changed since this session last heard: tell it (libpq
+ * and poolers watch these two to find the leader). */
+static void report_role(struct session *s)
+{
+    if (!s->srv->repl || s->defer || s->role_gen == rpl_role_generation(s->srv->repl))
+        return; /* (with a deferred commit: next time, its error path rebuilds the output) */
+    s->role_gen = rpl_role_generation(s->srv->repl);
+    static const char *names[] = {"in_hot_standby", "default_transaction_read_only"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = ses_get_var(s, names[i]);
+        pgw_param_status(&s->out, names[i], v ? v : "");
+    }
+}
+
 static void finish_job(struct session *s)
 {
+    report_role(s);
     /* what this job read may include others' commits that Raft has not
      * made durable: answer only once it has (the write-token holder's own
      * commit waits for everything before it anyway; a deferred commit is

@@ -56,6 +56,7 @@ struct session {
     char cur_type;        /* the job's message being run, and where it ends in jin */
     size_t cur_end;
     struct ses_defer *defer; /* a commit answered when Raft has it (run.c) */
+    unsigned role_gen;       /* rpl_role_generation when the role was last reported */
     volatile int closing; /* read by workers */
     volatile int cancel;  /* set by CancelRequest */
     atomic_long inflight; /* bytes posted to the loop and not yet written */

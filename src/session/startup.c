@@ -330,6 +330,8 @@ static void handle_startup(struct session *s, const char *p, size_t len)
 
 void ses_params_status(struct session *s, struct buf *b)
 {
+    if (s->srv->repl)
+        s->role_gen = rpl_role_generation(s->srv->repl);
     static const char *reported[] = {"server_version",
                                      "server_encoding",
                                      "client_encoding",

@@ -113,10 +113,21 @@ def test_three_nodes_replicate_and_fail_over(orbit_factory):
     assert e.value.pgcode == "25006"
     f.close()
 
+    # sessions open across the failover hear the new roles (ParameterStatus)
+    held = {id(n): n.connect() for n in followers}
+    for c in held.values():
+        assert c.get_parameter_status("in_hot_standby") == "on"
+
     # kill -9 the leader: another node leads and takes writes
     t0 = time.time()
     lead.kill9()
     new = leader_of(followers, timeout=20)
+    for n in followers:
+        c = held[id(n)]
+        c.cursor().execute("SELECT 1")
+        assert c.get_parameter_status("in_hot_standby") == ("off" if n is new else "on")
+        assert c.get_parameter_status("default_transaction_read_only") == ("off" if n is new else "on")
+        c.close()
     c = new.connect()
     c.cursor().execute("INSERT INTO t VALUES (101, 'after failover')")
     c.close()
