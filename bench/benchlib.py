@@ -238,16 +238,18 @@ class Workspace:
         return p
 
     # ---------------------------------------------------------------- orbitd
-    def start_orbitd(self, port=None, args=(), http_port=None):
-        """http_port: also serve /health and /metrics there (--http)."""
+    def start_orbitd(self, port=None, args=(), http_port=None, name="orbitdata", peer_port=None):
+        """http_port: also serve /health and /metrics there (--http). name:
+        the data dir (and log) inside the workspace, for several nodes."""
         port = port or free_port()
         binary = os.environ.get("ORBITD") or os.path.join(REPO_ROOT, "build", "orbitd")
         if not os.access(binary, os.X_OK):
             raise SystemExit("%s not found: run make first" % binary)
-        data = self.path("orbitdata")
-        logpath = self.path("orbitd.log")
+        data = self.path(name)
+        logpath = self.path("orbitd.log" if name == "orbitdata" else name + ".log")
         env = dict(os.environ, ORBIT_PASSWORD=PASSWORD)
-        cmd = [binary, "--data-dir", data, "--listen", "127.0.0.1:%d" % port, "--peer", "127.0.0.1:%d" % free_port()]
+        cmd = [binary, "--data-dir", data, "--listen", "127.0.0.1:%d" % port,
+               "--peer", "127.0.0.1:%d" % (peer_port or free_port())]
         if http_port:
             cmd += ["--http", "127.0.0.1:%d" % http_port]
         cmd += list(args)
