@@ -223,6 +223,25 @@ static int check_entry(struct clu_node *n, size_t len)
     return CLU_OK;
 }
 
+/* A submit request and the framed copy of the entry it will append
+ * (*copy, raft_malloc'd, clu_frame_size(len) bytes). NULL on OOM. */
+static struct clu_req *framed_req(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, void *data,
+                                  void **copy)
+{
+    *copy = raft_malloc(clu_frame_size(len));
+    struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
+    if (!*copy || !q) {
+        raft_free(*copy);
+        util_free(q);
+        return NULL;
+    }
+    memcpy(*copy, buf, len);
+    clu_frame_pad(*copy, len);
+    q->cb.commit = cb;
+    q->data = data;
+    return q;
+}
+
 int clu_submit(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, void *data)
 {
     int rc;
@@ -234,17 +253,10 @@ int clu_submit(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb
         return rc;
     if (!clu_is_leader(n))
         return CLU_ENOTLEADER;
-    void *copy = raft_malloc(clu_frame_size(len));
-    struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
-    if (!copy || !q) {
-        raft_free(copy);
-        util_free(q);
+    void *copy;
+    struct clu_req *q = framed_req(n, buf, len, cb, data, &copy);
+    if (!q)
         return CLU_ENOMEM;
-    }
-    memcpy(copy, buf, len);
-    clu_frame_pad(copy, len);
-    q->cb.commit = cb;
-    q->data = data;
     if ((rc = append_entry(n, q, copy, clu_frame_size(len))))
         clu_req_free(q);
     return rc;
@@ -255,19 +267,12 @@ int clu_post(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, 
     int rc;
     if ((rc = check_entry(n, len)))
         return rc;
-    struct clu_req *q = clu_req_new(n, REQ_SUBMIT);
-    void *copy = raft_malloc(clu_frame_size(len));
-    if (!copy || !q) {
-        raft_free(copy);
-        util_free(q);
+    void *copy;
+    struct clu_req *q = framed_req(n, buf, len, cb, data, &copy);
+    if (!q)
         return CLU_ENOMEM;
-    }
-    memcpy(copy, buf, len);
-    clu_frame_pad(copy, len);
     q->buf = copy;
     q->len = clu_frame_size(len);
-    q->cb.commit = cb;
-    q->data = data;
     pthread_mutex_lock(&n->mu);
     if (n->post_closed) {
         pthread_mutex_unlock(&n->mu);
