@@ -84,4 +84,20 @@ int adm_http_get(const char *hostport, const char *path, struct buf *body, char 
  * 0, or -1 with err. */
 int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, size_t errcap) MUSTCHECK;
 
+/* ---- membership, over any member's peer port (remote.c) ----
+ * The request goes to member (HOST:PEERPORT), which hands it to the leader.
+ * adm_cluster_add asks the node at node_peer (started with --join, or a
+ * member) for its id, then asks the cluster to add it with role (voter,
+ * standby, spare). remove/assign/transfer take a 16-hex-digit id (transfer:
+ * NULL = let the leader pick). 0 with the leader's answer in out, or -1
+ * with err. */
+int adm_cluster_add(const char *member, const char *node_peer, const char *role, char *out, size_t cap,
+                    char *err, size_t errcap) MUSTCHECK;
+int adm_cluster_remove(const char *member, const char *id, char *out, size_t cap, char *err,
+                       size_t errcap) MUSTCHECK;
+int adm_cluster_assign(const char *member, const char *id, const char *role, char *out, size_t cap,
+                       char *err, size_t errcap) MUSTCHECK;
+int adm_cluster_transfer(const char *member, const char *id, char *out, size_t cap, char *err,
+                         size_t errcap) MUSTCHECK;
+
 #endif

@@ -3,45 +3,19 @@
  * answers with Content-Length and closes. */
 #include <errno.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "admin_int.h"
+#include "cluster.h"
 
 int adm_http_get(const char *hostport, const char *path, struct buf *body, char *err, size_t errcap)
 {
-    char host[256];
-    int port = 0;
-    if (util_parse_hostport(hostport, host, sizeof host, &port)) {
-        snprintf(err, errcap, "invalid HTTP address \"%s\" (expected HOST:PORT)", hostport);
+    int fd = util_tcp_connect(hostport, 10000, err, errcap);
+    if (fd < 0)
         return -1;
-    }
-    char ports[16];
-    snprintf(ports, sizeof ports, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int rc = getaddrinfo(host, ports, &hints, &ai);
-    if (rc) {
-        snprintf(err, errcap, "%s: %s", hostport, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    struct timeval tv = {.tv_sec = 10};
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    }
-    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        snprintf(err, errcap, "cannot connect to %s: %s", hostport, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
     char req[512];
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, hostport);
     if (write(fd, req, (size_t)n) != n) {
@@ -122,4 +96,79 @@ int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, 
                 nvoters - 1);
     json_decref(j);
     return 0;
+}
+
+/* ---- membership over the peer port ------------------------------------------------- */
+
+#define ADM_RPC_TIMEOUT_MS 60000 /* a voter is added once it caught up */
+
+static int valid_id(const char *id, char *err, size_t errcap)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 16 || strspn(id, "0123456789abcdefABCDEF") != n) {
+        snprintf(err, errcap, "invalid node id \"%s\" (up to 16 hex digits, as in DATA/node-id and "
+                 "cluster status)", id ? id : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int valid_role(const char *role, char *err, size_t errcap)
+{
+    enum clu_member_role r;
+    if (clu_member_role_parse(role, &r)) {
+        snprintf(err, errcap, "invalid role \"%s\" (voter, standby or spare)", role ? role : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int request(const char *member, const char *req, char *out, size_t cap, char *err, size_t errcap)
+{
+    return clu_rpc_call(member, req, out, cap, ADM_RPC_TIMEOUT_MS, err, errcap) == CLU_OK ? 0 : -1;
+}
+
+int adm_cluster_add(const char *member, const char *node_peer, const char *role, char *out, size_t cap,
+                    char *err, size_t errcap)
+{
+    char reply[512], id[32], addr[256], req[600];
+    if (valid_role(role, err, errcap))
+        return -1;
+    if (clu_rpc_call(node_peer, "ID", reply, sizeof reply, 10000, err, errcap) != CLU_OK)
+        return -1;
+    if (sscanf(reply, "%31s %255s", id, addr) != 2) {
+        snprintf(err, errcap, "%s: unexpected answer to ID: \"%s\"", node_peer, reply);
+        return -1;
+    }
+    snprintf(req, sizeof req, "JOIN %s %s %s", id, addr, role);
+    return request(member, req, out, cap, err, errcap);
+}
+
+int adm_cluster_remove(const char *member, const char *id, char *out, size_t cap, char *err, size_t errcap)
+{
+    char req[64];
+    if (valid_id(id, err, errcap))
+        return -1;
+    snprintf(req, sizeof req, "REMOVE %s", id);
+    return request(member, req, out, cap, err, errcap);
+}
+
+int adm_cluster_assign(const char *member, const char *id, const char *role, char *out, size_t cap,
+                       char *err, size_t errcap)
+{
+    char req[64];
+    if (valid_id(id, err, errcap) || valid_role(role, err, errcap))
+        return -1;
+    snprintf(req, sizeof req, "ASSIGN %s %s", id, role);
+    return request(member, req, out, cap, err, errcap);
+}
+
+int adm_cluster_transfer(const char *member, const char *id, char *out, size_t cap, char *err,
+                         size_t errcap)
+{
+    char req[64];
+    if (id && valid_id(id, err, errcap))
+        return -1;
+    snprintf(req, sizeof req, "TRANSFER %s", id ? id : "0");
+    return request(member, req, out, cap, err, errcap);
 }

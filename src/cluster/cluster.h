@@ -136,7 +136,10 @@ struct clu_config {
     const char *bind_address;  /* NULL = address; e.g. "0.0.0.0:7433" */
     const char *join;          /* NULL: a fresh dir bootstraps a one-voter cluster.
                                   Set: a fresh dir waits to be added (join RPC: issue 4);
-                                  ignored when the dir already belongs to a cluster */
+                                  ignored when the dir already belongs to a cluster.
+                                  Any member's peer address: requests are redirected
+                                  to the leader; retried every second until added */
+    enum clu_member_role join_role;       /* CLU_MEMBER_VOTER: the role asked for on --join */
     const char *initial_members; /* NULL, or a static first configuration for a fresh
                                     dir: "ID@HOST:PORT,..." (hex ids; every member
                                     bootstraps the same list, this node's id in it).
@@ -216,6 +219,36 @@ int clu_snapshot(struct clu_node *n, clu_snapshot_cb cb, void *data) MUSTCHECK;
 /* Leader only: hand leadership to voter id (0 = pick one). cb(0) if the
  * target (any other node for 0) is leader afterwards, ETIMEDOUT otherwise. */
 int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data) MUSTCHECK;
+
+/* ---- membership (loop thread, leader only; one change at a time) -----------
+ * cb(0) once the new configuration is committed. EBUSY: another change is
+ * in progress; EINVAL: unknown id, duplicate id or address, same role;
+ * ENOTLEADER. clu_add adds id as a spare; clu_assign then makes it a voter
+ * (libraft first lets it catch up) or a standby. */
+int clu_add(struct clu_node *n, uint64_t id, const char *address, clu_done_cb cb, void *data) MUSTCHECK;
+int clu_assign(struct clu_node *n, uint64_t id, enum clu_member_role role, clu_done_cb cb,
+               void *data) MUSTCHECK;
+int clu_remove(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data) MUSTCHECK;
+const char *clu_member_role_name(enum clu_member_role r);       /* "voter" */
+int clu_member_role_parse(const char *s, enum clu_member_role *out); /* 0 ok */
+
+/* ---- the peer port's control plane (rpc.c) ----------------------------------
+ * The peer port carries libraft's streams and Orbit's own requests: a
+ * stream whose libraft handshake names CLU_RPC_ID is a request, served on a
+ * thread of its own: one line, then the reply until the server closes.
+ * Replies: "OK [text]", "ERR <STATUS> <message>", "REDIRECT <address>"
+ * (ask the leader). Requests:
+ *   ID                         -> OK <id hex> <peer address> <member|none>
+ *   JOIN <id> <address> <role> -> OK ...  (leader: add, then assign)
+ *   REMOVE <id> | ASSIGN <id> <role> | TRANSFER <id|0>
+ *   FETCH <snapshot file name> -> OK <size>\n then the file's bytes
+ * docs/cluster.md describes the protocol. */
+#define CLU_RPC_ID UINT64_MAX
+/* Any thread, blocking: send request to address and read the reply, following
+ * REDIRECTs (at most 4). 0 when it starts with OK: reply holds the text after
+ * "OK " (first line); else a CLU_* status with err holding the message. */
+int clu_rpc_call(const char *address, const char *request, char *reply, size_t cap,
+                 unsigned timeout_ms, char *err, size_t errcap) MUSTCHECK;
 
 /* ---- queries (loop thread) ------------------------------------------------- */
 uint64_t clu_id(const struct clu_node *n);

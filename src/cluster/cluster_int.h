@@ -63,6 +63,11 @@ struct clu_fsm {
         int active;
         struct clu_snapshot_desc desc;
         char warned[CLU_SNAP_NAME_MAX];
+        /* the InstallSnapshot that started the fetch, handed to libraft as
+         * soon as the file is here (not after the leader's resend) */
+        int held;
+        struct raft_message msg;
+        char msg_address[64];
     } fetch;
     clu_fetch_fn fetch_fn;
     void *fetch_ud;
@@ -99,13 +104,14 @@ void clu_heap_track_begin(void);
 size_t clu_heap_track_end(void);
 
 /* ---- node (node.c, submit.c) ------------------------------------------------ */
-enum clu_req_kind { REQ_SUBMIT, REQ_BARRIER, REQ_WAIT, REQ_TRANSFER, REQ_SNAPSHOT, REQ_READY };
+enum clu_req_kind { REQ_SUBMIT, REQ_BARRIER, REQ_WAIT, REQ_TRANSFER, REQ_SNAPSHOT, REQ_READY, REQ_CHANGE };
 
 struct clu_req {
     union {
         struct raft_apply apply;
         struct raft_barrier barrier;
         struct raft_transfer transfer;
+        struct raft_change change;
     } r;
     struct clu_node *node;
     struct clu_req *next, *prev;
@@ -185,6 +191,22 @@ struct clu_node {
 
     clu_close_cb close_cb;
     void *close_data;
+
+    /* rpc.c: the peer port's control plane. The lists, rpc_closed and the
+     * client fds are under mu; rpc_cv signals finished calls and wakes the
+     * joiner's sleep. */
+    int (*tcp_listen)(struct raft_uv_transport *, raft_uv_accept_cb);
+    raft_uv_accept_cb raft_accept;
+    struct clu_rpc_conn *rpc_conns;
+    struct clu_rpc_call *rpc_calls, *rpc_calls_tail;
+    pthread_cond_t rpc_cv;
+    int rpc_closed;
+    int rpc_client_fd[2]; /* joiner's and fetcher's sockets, -1 when none */
+    char join_addr[256];
+    enum clu_member_role join_role;
+    pthread_t joiner, fetcher;
+    int joiner_on, fetcher_on;
+    _Atomic int self_role; /* 1 + this node's role in its configuration, 0 if absent */
 };
 
 /* submit.c */
@@ -208,6 +230,14 @@ void clu_flush(struct clu_node *n); /* deliver completions; outside libraft */
 void clu_fail_all(struct clu_node *n, int status);
 void clu_snapshot_finished(void *owner, uint64_t index, int status);
 void clu_kick_snapshot(struct clu_node *n);
+/* rpc.c */
+void clu_rpc_init(struct clu_node *n);      /* clu_node_new: wrap the transport */
+void clu_rpc_start(struct clu_node *n);     /* clu_node_start: joiner, fetch hook */
+void clu_rpc_drain(struct clu_node *n);     /* loop: run queued calls */
+void clu_rpc_shutdown(struct clu_node *n);  /* clu_node_close: refuse, unblock */
+void clu_rpc_join_threads(struct clu_node *n); /* after raft_close: wait for threads */
+int clu_raft_role(enum clu_member_role role);       /* RAFT_VOTER, ... */
+enum clu_member_role clu_member_role_of(int raft_role);
 /* node.c */
 void clu_check_role(struct clu_node *n); /* outside libraft */
 int clu_on_loop(const struct clu_node *n);

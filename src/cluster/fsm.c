@@ -320,6 +320,8 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 
 /* ---- the snapshot gate and fetching ---------------------------------------------- */
 
+static void release_held(struct clu_fsm *g, int ok);
+
 static void start_fetch(struct clu_fsm *g, uint64_t from, const char *addr,
                         const struct clu_snapshot_desc *d)
 {
@@ -369,10 +371,43 @@ void clu_fsm_fetch_done(struct clu_fsm *g, const char *name, int status)
     if (status != CLU_OK) {
         unlink(tmp);
         log_warn("cluster.snapshot_fetch_failed", "file=%s status=%s", name, clu_status_name(status));
+        release_held(g, 0);
         return;
     }
     mark_verified(g, name);
     log_info("cluster.snapshot_fetched", "file=%s bytes=%llu", name, (unsigned long long)size);
+    release_held(g, 1);
+}
+
+static void drop_message(struct raft_message *m);
+
+/* Keep m (InstallSnapshot for the file being fetched) until the fetch ends. */
+static void hold_message(struct clu_fsm *g, struct raft_message *m)
+{
+    if (g->fetch.held)
+        drop_message(&g->fetch.msg);
+    g->fetch.msg = *m;
+    util_strlcpy(g->fetch.msg_address, m->server_address ? m->server_address : "",
+                 sizeof g->fetch.msg_address);
+    g->fetch.msg.server_address = g->fetch.msg_address; /* libraft's points into the stream */
+    g->fetch.held = 1;
+}
+
+/* The fetch ended: pass the held message on (ok) or free it. */
+static void release_held(struct clu_fsm *g, int ok)
+{
+    if (!g->fetch.held)
+        return;
+    struct raft_message m = g->fetch.msg;
+    m.server_address = g->fetch.msg_address;
+    g->fetch.held = 0;
+    if (ok && !g->closing && g->raft && g->raft_recv) {
+        g->raft_recv(g->raft->io, &m);
+        if (g->hooks.after_event)
+            g->hooks.after_event(g->hooks.owner);
+    } else {
+        drop_message(&m);
+    }
 }
 
 /* Free what a received message owns, as libraft does for messages it
@@ -413,7 +448,15 @@ static int gate_pass(struct clu_fsm *g, struct raft_message *m)
     if (status == CLU_ECORRUPT)
         remove_file(g, d.name, NULL);
     start_fetch(g, m->server_id, m->server_address, &d);
-    return file_ready(g, &d, &status); /* the fetch may have finished inline */
+    if (file_ready(g, &d, &status)) /* the fetch finished inline */
+        return 1;
+    if (g->fetch.active && strcmp(g->fetch.desc.name, d.name) == 0) {
+        hold_message(g, m);
+        m->install_snapshot.data.base = NULL; /* now owned by the held copy */
+        m->install_snapshot.conf.servers = NULL;
+        m->install_snapshot.conf.n = 0;
+    }
+    return 0;
 }
 
 /* ---- raft_io wrapping --------------------------------------------------------------- */
@@ -529,6 +572,10 @@ void clu_fsm_free(struct clu_fsm *g)
 {
     if (!g)
         return;
+    if (g->fetch.held) {
+        drop_message(&g->fetch.msg);
+        g->fetch.held = 0;
+    }
     if (g->cur.state == SNAP_TAKING) {
         /* libraft was closed before finalize: the file is not referenced */
         void *snap = g->cur.snap;

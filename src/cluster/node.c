@@ -34,6 +34,7 @@ void clu_config_init(struct clu_config *c)
     c->pre_vote = 1;
     c->verify_snapshots = 1;
     c->log_auto_recovery = 0;
+    c->join_role = CLU_MEMBER_VOTER;
 }
 
 int clu_on_loop(const struct clu_node *n)
@@ -94,6 +95,11 @@ void clu_check_role(struct clu_node *n)
 {
     if (n->state != NODE_STARTED)
         return;
+    int self_role = 0;
+    for (unsigned i = 0; i < n->raft.configuration.n; i++)
+        if (n->raft.configuration.servers[i].id == n->id)
+            self_role = 1 + n->raft.configuration.servers[i].role;
+    n->self_role = self_role;
     uint64_t term = n->raft.current_term;
     if (raft_state(&n->raft) == RAFT_LEADER && n->ready_seen_term == term)
         n->ready_term = term;
@@ -146,6 +152,7 @@ static void wake_cb(uv_async_t *h)
 {
     struct clu_node *n = h->data;
     clu_drain_posted(n);
+    clu_rpc_drain(n);
     clu_flush(n);
 }
 
@@ -172,6 +179,7 @@ static void free_node(struct clu_node *n)
     clu_fsm_free(n->fsm);
     util_free(n->initial_members);
     pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->rpc_cv);
     util_free(n);
 }
 
@@ -191,6 +199,8 @@ int clu_node_new(uv_loop_t *loop, const struct clu_config *cfg, const struct clu
         return CLU_ENOMEM;
     }
     pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->rpc_cv, NULL);
+    n->rpc_client_fd[0] = n->rpc_client_fd[1] = -1;
     n->loop = loop;
     n->loop_thread = pthread_self();
     n->cfg = *cfg;
@@ -199,6 +209,9 @@ int clu_node_new(uv_loop_t *loop, const struct clu_config *cfg, const struct clu
     n->ops = ops;
     n->ud = ud;
     n->join = cfg->join && *cfg->join;
+    if (n->join)
+        util_strlcpy(n->join_addr, cfg->join, sizeof n->join_addr);
+    n->join_role = cfg->join_role;
     n->cfg.address = n->cfg.bind_address = n->cfg.join = n->cfg.data_dir = NULL; /* not kept */
     n->cfg.initial_members = NULL;
     if (cfg->initial_members && !(n->initial_members = util_strdup(cfg->initial_members))) {
@@ -246,6 +259,7 @@ int clu_node_new(uv_loop_t *loop, const struct clu_config *cfg, const struct clu
         rv = CLU_EINVAL;
         goto fail;
     }
+    clu_rpc_init(n); /* the peer port also serves Orbit's requests */
     if ((rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->transport))) {
         snprintf(err, errcap, "cluster: raft log %s: %s", n->raft_dir, n->io.errmsg);
         raft_uv_tcp_close(&n->transport);
@@ -372,9 +386,14 @@ int clu_node_start(struct clu_node *n, char *err, size_t errcap)
     }
     n->state = NODE_STARTED;
     if (n->join && n->raft.configuration.n == 0)
-        log_warn("cluster.join", "id=%016llx address=%s msg=\"waiting to be added to the "
-                 "cluster (orbitctl cluster add)\"",
-                 (unsigned long long)n->id, n->address);
+        log_info("cluster.join", "id=%016llx address=%s via=%s role=%s msg=\"asking to be added "
+                 "to the cluster\"",
+                 (unsigned long long)n->id, n->address, n->join_addr,
+                 clu_member_role_name(n->join_role));
+    else if (n->join)
+        log_info("cluster.join", "id=%016llx msg=\"already a member: --join ignored\"",
+                 (unsigned long long)n->id);
+    clu_rpc_start(n);
     clu_fsm_gc(n->fsm);
     log_info("cluster.start",
              "id=%016llx address=%s term=%llu snapshot=%llu last_index=%llu commit=%llu "
@@ -407,6 +426,7 @@ static void finish_close(struct clu_node *n)
     n->state = NODE_CLOSED;
     clu_fail_all(n, CLU_ESHUTDOWN);
     clu_flush(n);
+    clu_rpc_join_threads(n); /* every call they wait for is finished by now */
     uv_close((uv_handle_t *)&n->wake, handle_closed);
     uv_close((uv_handle_t *)&n->close_timer, handle_closed);
 }
@@ -462,6 +482,7 @@ void clu_node_close(struct clu_node *n, clu_close_cb cb, void *data)
     pthread_mutex_lock(&n->mu);
     n->post_closed = 1;
     pthread_mutex_unlock(&n->mu);
+    clu_rpc_shutdown(n);
     clu_fsm_set_closing(n->fsm);
     clu_drain_posted(n); /* state != STARTED: each gets ESHUTDOWN */
     if (n->reported_role != CLU_ROLE_NONE) {
@@ -542,9 +563,7 @@ int clu_members(struct clu_node *n, struct clu_member *out, int cap)
         const struct raft_server *s = &n->raft.configuration.servers[i];
         out[k].id = s->id;
         util_strlcpy(out[k].address, s->address ? s->address : "", sizeof out[k].address);
-        out[k].role = s->role == RAFT_VOTER     ? CLU_MEMBER_VOTER
-                      : s->role == RAFT_STANDBY ? CLU_MEMBER_STANDBY
-                                                : CLU_MEMBER_SPARE;
+        out[k].role = clu_member_role_of(s->role);
     }
     return k;
 }

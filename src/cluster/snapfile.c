@@ -87,6 +87,7 @@ int clu_from_raft(int rv)
     case RAFT_MALFORMED:
         return CLU_ECORRUPT;
     case RAFT_BUSY:
+    case RAFT_CANTCHANGE: /* a configuration change is in progress */
         return CLU_EBUSY;
     case RAFT_NOTFOUND:
         return CLU_ENOTFOUND;

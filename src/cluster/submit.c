@@ -419,6 +419,26 @@ void clu_snapshot_finished(void *owner, uint64_t index, int status)
     }
 }
 
+/* A leader-only request about member id (loop thread). */
+static int leader_req(struct clu_node *n, int kind, uint64_t id, clu_done_cb cb, void *data,
+                      struct clu_req **out)
+{
+    if (!clu_on_loop(n))
+        return CLU_EWRONGTHREAD;
+    if (n->state != NODE_STARTED)
+        return CLU_ESHUTDOWN;
+    if (raft_state(&n->raft) != RAFT_LEADER)
+        return CLU_ENOTLEADER;
+    struct clu_req *q = clu_req_new(n, kind);
+    if (!q)
+        return CLU_ENOMEM;
+    q->index = id;
+    q->cb.done = cb;
+    q->data = data;
+    *out = q;
+    return CLU_OK;
+}
+
 static void transfer_cb(struct raft_transfer *req)
 {
     struct clu_req *q = req->data;
@@ -432,18 +452,10 @@ static void transfer_cb(struct raft_transfer *req)
 
 int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
 {
-    if (!clu_on_loop(n))
-        return CLU_EWRONGTHREAD;
-    if (n->state != NODE_STARTED)
-        return CLU_ESHUTDOWN;
-    if (raft_state(&n->raft) != RAFT_LEADER)
-        return CLU_ENOTLEADER;
-    struct clu_req *q = clu_req_new(n, REQ_TRANSFER);
-    if (!q)
-        return CLU_ENOMEM;
-    q->index = id;
-    q->cb.done = cb;
-    q->data = data;
+    struct clu_req *q;
+    int rc = leader_req(n, REQ_TRANSFER, id, cb, data, &q);
+    if (rc)
+        return rc;
     q->r.transfer.data = q;
     int rv = raft_transfer(&n->raft, &q->r.transfer, id, transfer_cb);
     if (rv) {
@@ -451,4 +463,60 @@ int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
         return clu_from_raft(rv);
     }
     return CLU_OK;
+}
+
+/* ---- membership changes ------------------------------------------------------------- */
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct clu_req *q = req->data;
+    clu_complete(q->node, q, clu_from_raft(status));
+}
+
+/* kind: 'a' add (then spare), 'r' remove, 's' assign role. */
+static int change(struct clu_node *n, int kind, uint64_t id, const char *address, int role,
+                  clu_done_cb cb, void *data)
+{
+    if (!id || (kind == 'a' && (!address || !*address)))
+        return CLU_EINVAL;
+    struct clu_req *q;
+    int rc = leader_req(n, REQ_CHANGE, id, cb, data, &q);
+    if (rc)
+        return rc;
+    q->r.change.data = q;
+    int rv = kind == 'a'   ? raft_add(&n->raft, &q->r.change, id, address, change_cb)
+             : kind == 'r' ? raft_remove(&n->raft, &q->r.change, id, change_cb)
+                           : raft_assign(&n->raft, &q->r.change, id, role, change_cb);
+    if (rv) {
+        util_free(q);
+        return clu_from_raft(rv);
+    }
+    return CLU_OK;
+}
+
+int clu_raft_role(enum clu_member_role role)
+{
+    return role == CLU_MEMBER_VOTER ? RAFT_VOTER : role == CLU_MEMBER_STANDBY ? RAFT_STANDBY : RAFT_SPARE;
+}
+
+enum clu_member_role clu_member_role_of(int raft_role)
+{
+    return raft_role == RAFT_VOTER     ? CLU_MEMBER_VOTER
+           : raft_role == RAFT_STANDBY ? CLU_MEMBER_STANDBY
+                                       : CLU_MEMBER_SPARE;
+}
+
+int clu_add(struct clu_node *n, uint64_t id, const char *address, clu_done_cb cb, void *data)
+{
+    return change(n, 'a', id, address, 0, cb, data);
+}
+
+int clu_assign(struct clu_node *n, uint64_t id, enum clu_member_role role, clu_done_cb cb, void *data)
+{
+    return change(n, 's', id, NULL, clu_raft_role(role), cb, data);
+}
+
+int clu_remove(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
+{
+    return change(n, 'r', id, NULL, 0, cb, data);
 }

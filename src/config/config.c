@@ -50,6 +50,8 @@ static const struct setting settings[] = {
     S("peer", K_STR, peer, "127.0.0.1:7433", 0, "HOST:PORT for Raft traffic between nodes (advertised)"),
     S("join", K_STR, join, "", 0,
       "HOST:PEERPORT of any member: a fresh data dir joins that cluster (ignored once a member)"),
+    S("join_role", K_STR, join_role, "voter", 0,
+      "the role a --join node asks for: voter, standby (async replica, never leads) or spare"),
     S("initial_members", K_STR, initial_members, "", 0,
       "a static first configuration for a fresh data dir: ID@HOST:PEERPORT,... (hex ids as in DATA/node-id)"),
     S("election_timeout", K_MS, election_timeout_ms, "500ms", 0,
@@ -290,6 +292,12 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errcap)
     enum log_level lvl;
     if (log_parse_level(c->log_level, &lvl)) {
         snprintf(err, errcap, "invalid value for setting \"log_level\": \"%s\"", c->log_level);
+        return -1;
+    }
+    if (strcmp(c->join_role, "voter") != 0 && strcmp(c->join_role, "standby") != 0 &&
+        strcmp(c->join_role, "spare") != 0) {
+        snprintf(err, errcap, "invalid value for setting \"join_role\": \"%s\" (voter, standby or spare)",
+                 c->join_role);
         return -1;
     }
     if (strcmp(c->auth_method, "scram-sha-256") != 0 && strcmp(c->auth_method, "trust") != 0) {

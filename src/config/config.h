@@ -22,6 +22,7 @@ struct cfg {
     char *unix_socket_dir; /* "" = off; default: the data dir */
     char *log_file;        /* "" = stderr */
     char *log_level;
+    char *join_role;       /* voter (default), standby or spare */
     char *auth_method;     /* scram-sha-256 (default) or trust */
     int64_t max_connections;
     int64_t workers;

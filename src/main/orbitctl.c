@@ -1,5 +1,6 @@
 /* orbitctl: the operator CLI. Commands work on a stopped node's data
- * directory (offline) or, in later versions, a node's HTTP admin API. This
+ * directory (offline), a node's HTTP port (status) or a member's peer port
+ * (membership changes). This
  * file only parses arguments; the work is in the admin module. */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,12 @@ static void usage(FILE *f)
                "  orbitctl txlog dump --data-dir DIR [--from LSN] print the Raft log's records as JSON lines\n"
                "  orbitctl txlog check --data-dir DIR            verify a stopped node's log, snapshot and database\n"
                "  orbitctl cluster status --http HOST:PORT [--json] a running node's view of the cluster\n"
+               "  orbitctl cluster add --peer MEMBER NODE_PEER [--role voter|standby|spare]\n"
+               "                                                 add the node listening on NODE_PEER (started with --join)\n"
+               "  orbitctl cluster remove --peer MEMBER ID       remove a member (not the leader: transfer first)\n"
+               "  orbitctl cluster assign --peer MEMBER ID ROLE  change a member's role online\n"
+               "  orbitctl cluster transfer --peer MEMBER [--to ID] hand leadership to another voter\n"
+               "    MEMBER: any member's peer address (HOST:PEERPORT); requests go on to the leader\n"
                "  orbitctl version                               print the version\n"
                "  orbitctl --help                                this help\n");
 }
@@ -56,15 +63,11 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
     return 0;
 }
 
-static int cmd_cluster(int argc, char **argv)
+static int cmd_cluster_status(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "status") != 0) {
-        fprintf(stderr, "orbitctl cluster: unknown subcommand%s%s (status)\n", argc ? " " : "", argc ? argv[0] : "");
-        return 2;
-    }
     const char *http = NULL;
     int as_json = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--http") == 0 && i + 1 < argc)
             http = argv[++i];
         else if (strcmp(argv[i], "--json") == 0)
@@ -84,6 +87,64 @@ static int cmd_cluster(int argc, char **argv)
         return 1;
     }
     return 0;
+}
+
+/* add/remove/assign/transfer: --peer MEMBER, positional arguments, and the
+ * options --role (add) and --to (transfer). */
+static int cmd_cluster_change(const char *sub, int argc, char **argv)
+{
+    const char *peer = NULL, *role = NULL, *to = NULL, *pos[2] = {NULL, NULL};
+    int npos = 0, want = strcmp(sub, "add") == 0      ? 1
+                         : strcmp(sub, "remove") == 0 ? 1
+                         : strcmp(sub, "assign") == 0 ? 2
+                                                      : 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--peer") == 0 && i + 1 < argc)
+            peer = argv[++i];
+        else if (strcmp(sub, "add") == 0 && strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+            role = argv[++i];
+        else if (strcmp(sub, "transfer") == 0 && strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (argv[i][0] != '-' && npos < want)
+            pos[npos++] = argv[i];
+        else {
+            fprintf(stderr, "orbitctl cluster %s: unexpected argument \"%s\" (see orbitctl --help)\n", sub,
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (!peer || npos != want) {
+        fprintf(stderr, "orbitctl cluster %s: usage: %s\n", sub,
+                strcmp(sub, "add") == 0      ? "orbitctl cluster add --peer MEMBER NODE_PEER [--role voter|standby|spare]"
+                : strcmp(sub, "remove") == 0 ? "orbitctl cluster remove --peer MEMBER ID"
+                : strcmp(sub, "assign") == 0 ? "orbitctl cluster assign --peer MEMBER ID voter|standby|spare"
+                                             : "orbitctl cluster transfer --peer MEMBER [--to ID]");
+        return 2;
+    }
+    char out[512], err[768];
+    int rc = strcmp(sub, "add") == 0      ? adm_cluster_add(peer, pos[0], role ? role : "voter", out, sizeof out, err, sizeof err)
+             : strcmp(sub, "remove") == 0 ? adm_cluster_remove(peer, pos[0], out, sizeof out, err, sizeof err)
+             : strcmp(sub, "assign") == 0 ? adm_cluster_assign(peer, pos[0], pos[1], out, sizeof out, err, sizeof err)
+                                          : adm_cluster_transfer(peer, to, out, sizeof out, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "orbitctl cluster %s: %s\n", sub, err);
+        return 1;
+    }
+    printf("%s\n", out);
+    return 0;
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+    static const char *const subs[] = {"add", "remove", "assign", "transfer"};
+    if (argc >= 1 && strcmp(argv[0], "status") == 0)
+        return cmd_cluster_status(argc - 1, argv + 1);
+    for (size_t i = 0; argc >= 1 && i < sizeof subs / sizeof subs[0]; i++)
+        if (strcmp(argv[0], subs[i]) == 0)
+            return cmd_cluster_change(subs[i], argc - 1, argv + 1);
+    fprintf(stderr, "orbitctl cluster: unknown subcommand%s%s (status, add, remove, assign, transfer)\n",
+            argc ? " " : "", argc ? argv[0] : "");
+    return 2;
 }
 
 static int cmd_check(int argc, char **argv)

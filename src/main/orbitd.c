@@ -161,6 +161,7 @@ int main(int argc, char **argv)
         .db_path = srv.db_path,
         .peer = cfg.peer,
         .join = cfg.join,
+        .join_role = cfg.join_role,
         .initial_members = cfg.initial_members,
         .election_timeout_ms = (unsigned)cfg.election_timeout_ms,
         .snapshot_threshold = (unsigned)cfg.snapshot_threshold,

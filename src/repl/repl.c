@@ -26,6 +26,7 @@ struct rpl {
     char db_path[4096];
     char peer[256];
     char join[256];
+    char join_role[16];
     char *members;             /* initial_members or NULL */
     int multi;                 /* more than one node may lead: see repair_if_ahead */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
@@ -446,6 +447,7 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     util_strlcpy(r->db_path, cfg->db_path, sizeof r->db_path);
     util_strlcpy(r->peer, cfg->peer ? cfg->peer : "", sizeof r->peer);
     util_strlcpy(r->join, cfg->join ? cfg->join : "", sizeof r->join);
+    util_strlcpy(r->join_role, cfg->join_role ? cfg->join_role : "voter", sizeof r->join_role);
     if (cfg->initial_members && *cfg->initial_members && !(r->members = util_strdup(cfg->initial_members))) {
         snprintf(err, errcap, "out of memory");
         util_free(r);
@@ -521,6 +523,8 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     cc.data_dir = r->data_dir;
     cc.address = r->peer[0] ? r->peer : NULL;
     cc.join = r->join[0] ? r->join : NULL;
+    if (clu_member_role_parse(r->join_role, &cc.join_role))
+        cc.join_role = CLU_MEMBER_VOTER;
     cc.initial_members = r->members;
     if (r->cfg.election_timeout_ms)
         cc.election_timeout_ms = r->cfg.election_timeout_ms;

@@ -117,6 +117,11 @@ uint64_t util_wall_us(void);      /* CLOCK_REALTIME, microseconds */
 int util_random_bytes(void *dst, size_t n) MUSTCHECK; /* 0 ok */
 /* Parse "HOST:PORT" (or ":PORT", or "PORT"); host may be [v6]. */
 int util_parse_hostport(const char *s, char *host, size_t hostcap, int *port) MUSTCHECK;
+/* A blocking TCP connection to "HOST:PORT" (names resolved), made within
+ * timeout_ms; reads and writes then time out after timeout_ms too (client
+ * tools and cluster requests, never the event loops). fd, or -1 with err
+ * ("cannot connect to HOST:PORT: ..."). */
+int util_tcp_connect(const char *hostport, unsigned timeout_ms, char *err, size_t errcap) MUSTCHECK;
 /* Parse sizes like "64kB", "1GB", "1048576" into bytes. */
 int util_parse_size(const char *s, uint64_t *out) MUSTCHECK;
 /* Parse durations like "30s", "500ms", "5min", "0" (ms when unitless). */

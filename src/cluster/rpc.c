@@ -1,0 +1,865 @@
+/* cluster/rpc.c: the peer port's control plane.
+ *
+ * One peer port per node (operator contract). libraft's TCP transport owns
+ * it; its listen() is wrapped so that every accepted stream passes here
+ * with the id from libraft's handshake. Streams from Raft peers go on to
+ * libraft; a stream whose handshake names CLU_RPC_ID is an Orbit request:
+ * its socket is taken over (dup'd, the libuv handle closed) and served on
+ * a thread of its own with blocking I/O, because requests are rare and a
+ * snapshot download may last minutes.
+ *
+ * Wire format after the handshake: one request line ("VERB args\n"), then
+ * the reply until the server closes: "OK [text]", "ERR <STATUS> <message>"
+ * or "REDIRECT <peer address>" (send it to the leader). FETCH answers
+ * "OK <size>\n" and then streams the file with sendfile(), so memory does
+ * not grow with the snapshot on either side.
+ *
+ * Requests that change the cluster (JOIN, ASSIGN, REMOVE, TRANSFER) run on
+ * the loop thread: the connection thread queues a call (under n->mu), wakes
+ * the loop and waits on rpc_cv until the call is finished; every call is
+ * finished exactly once (libraft completes or cancels each change, close
+ * fails the queued ones).
+ *
+ * Threads owned by the node (connections, the joiner of a fresh --join
+ * node, the snapshot fetcher) are unblocked by clu_rpc_shutdown (sockets
+ * shut down) and joined by clu_rpc_join_threads once libraft is closed. */
+#include "cluster_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NODE_OF_TRANSPORT(t) \
+    ((struct clu_node *)((char *)(t)-offsetof(struct clu_node, transport)))
+#define RPC_LINE_MAX 512
+#define RPC_HANDSHAKE_PROTOCOL 1 /* libraft's uv_tcp handshake version */
+#define FETCH_CHUNK (256u * 1024u)
+#define SERVER_IO_TIMEOUT_MS 30000
+
+struct clu_rpc_conn {
+    struct clu_rpc_conn *next;
+    struct clu_node *n;
+    int fd; /* -1 once closed (under n->mu) */
+    int done;
+    pthread_t th;
+};
+
+enum { CALL_REQUEST, CALL_FETCH_DONE };
+
+struct clu_rpc_call {
+    struct clu_rpc_call *next;
+    struct clu_node *n;
+    int kind;
+    int finished; /* under n->mu */
+    int status;   /* CALL_FETCH_DONE */
+    uint64_t id;
+    enum clu_member_role role;
+    char line[RPC_LINE_MAX];
+    char reply[RPC_LINE_MAX];
+};
+
+/* ---- roles ---------------------------------------------------------------------- */
+
+const char *clu_member_role_name(enum clu_member_role r)
+{
+    return r == CLU_MEMBER_VOTER ? "voter" : r == CLU_MEMBER_STANDBY ? "standby" : "spare";
+}
+
+int clu_member_role_parse(const char *s, enum clu_member_role *out)
+{
+    static const enum clu_member_role all[] = {CLU_MEMBER_VOTER, CLU_MEMBER_STANDBY,
+                                               CLU_MEMBER_SPARE};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (s && strcmp(s, clu_member_role_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+/* ---- blocking socket helpers (server threads and clients) ---------------------------- */
+
+static void set_timeouts(int fd, unsigned ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static int send_all(int fd, const void *p, size_t len)
+{
+    const char *c = p;
+    while (len > 0) {
+        ssize_t w = send(fd, c, len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* One line without its '\n' (byte by byte: the bytes after it belong to the
+ * caller). -1 on EOF, error or a line longer than cap - 1. */
+static int read_line(int fd, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (;;) {
+        char c;
+        ssize_t r = recv(fd, &c, 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        if (c == '\n')
+            break;
+        if (k + 1 >= cap)
+            return -1;
+        out[k++] = c;
+    }
+    if (k > 0 && out[k - 1] == '\r')
+        k--;
+    out[k] = 0;
+    return 0;
+}
+
+/* Connect with a timeout and send libraft's handshake naming CLU_RPC_ID:
+ * protocol, id, address length (padded to 8, with its NUL), address. */
+static int rpc_connect(const char *address, unsigned timeout_ms, char *err, size_t errcap)
+{
+    int fd = util_tcp_connect(address, timeout_ms, err, errcap);
+    if (fd < 0)
+        return -1;
+    static const char me[] = "orbit-rpc";
+    unsigned char hs[24 + 16] = {0};
+    uint64_t words[3] = {RPC_HANDSHAKE_PROTOCOL, CLU_RPC_ID, 16};
+    for (int w = 0; w < 3; w++)
+        for (int b = 0; b < 8; b++)
+            hs[w * 8 + b] = (unsigned char)(words[w] >> (8 * b));
+    memcpy(hs + 24, me, sizeof me);
+    if (send_all(fd, hs, sizeof hs) != 0) {
+        snprintf(err, errcap, "cannot send to %s: %s", address, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* "ERR ENOTLEADER ..." -> CLU_ENOTLEADER (unknown names: CLU_ERAFT). */
+static int status_by_name(const char *s, size_t len)
+{
+    for (int i = 1; i < CLU__NSTATUS; i++) {
+        const char *name = clu_status_name(i);
+        if (strlen(name) == len && strncmp(name, s, len) == 0)
+            return i;
+    }
+    return CLU_ERAFT;
+}
+
+/* One request/reply on a connected socket; the reply's first line. */
+static int exchange(int fd, const char *request, char *line, size_t cap)
+{
+    char req[RPC_LINE_MAX + 2];
+    int len = snprintf(req, sizeof req, "%s\n", request);
+    if (len < 0 || (size_t)len >= sizeof req)
+        return -1;
+    if (send_all(fd, req, (size_t)len) != 0)
+        return -1;
+    return read_line(fd, line, cap);
+}
+
+/* client fd slots let clu_rpc_shutdown unblock the node's own clients */
+static void slot_set(struct clu_node *n, int slot, int fd)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&n->mu);
+    n->rpc_client_fd[slot] = fd;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static int call_on(struct clu_node *n, int slot, const char *address, const char *request, char *reply,
+                   size_t cap, unsigned timeout_ms, char *err, size_t errcap)
+{
+    char target[256], line[RPC_LINE_MAX];
+    util_strlcpy(target, address, sizeof target);
+    for (int hop = 0; hop < 5; hop++) {
+        int fd = rpc_connect(target, timeout_ms, err, errcap);
+        if (fd < 0)
+            return CLU_EIO;
+        slot_set(n, slot, fd);
+        int rc = exchange(fd, request, line, sizeof line);
+        slot_set(n, slot, -1);
+        close(fd);
+        if (rc != 0) {
+            snprintf(err, errcap, "no reply from %s (closed, or timed out after %u ms)", target,
+                     timeout_ms);
+            return CLU_EIO;
+        }
+        if (strncmp(line, "OK", 2) == 0 && (line[2] == 0 || line[2] == ' ')) {
+            if (reply && cap)
+                util_strlcpy(reply, line[2] ? line + 3 : "", cap);
+            return CLU_OK;
+        }
+        if (strncmp(line, "REDIRECT ", 9) == 0) {
+            util_strlcpy(target, line + 9, sizeof target);
+            continue;
+        }
+        if (strncmp(line, "ERR ", 4) == 0) {
+            const char *name = line + 4;
+            size_t nl = strcspn(name, " ");
+            snprintf(err, errcap, "%s: %s", target, name[nl] ? name + nl + 1 : clu_strerror(CLU_ERAFT));
+            return status_by_name(name, nl);
+        }
+        snprintf(err, errcap, "%s: unexpected reply \"%.80s\" (is this an orbitd peer port?)", target,
+                 line);
+        return CLU_EINVAL;
+    }
+    snprintf(err, errcap, "too many redirects (last: %s); is the cluster electing a leader?", target);
+    return CLU_ENOTLEADER;
+}
+
+int clu_rpc_call(const char *address, const char *request, char *reply, size_t cap,
+                 unsigned timeout_ms, char *err, size_t errcap)
+{
+    if (!address || !request || strchr(request, '\n')) {
+        snprintf(err, errcap, "invalid request");
+        return CLU_EINVAL;
+    }
+    return call_on(NULL, 0, address, request, reply, cap, timeout_ms ? timeout_ms : 10000, err,
+                   errcap);
+}
+
+/* ---- loop side: calls ------------------------------------------------------------------ */
+
+static void finish(struct clu_node *n, struct clu_rpc_call *c, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+static void finish(struct clu_node *n, struct clu_rpc_call *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->reply, sizeof c->reply, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&n->mu);
+    c->finished = 1;
+    pthread_cond_broadcast(&n->rpc_cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void finish_status(struct clu_node *n, struct clu_rpc_call *c, int status, const char *what)
+{
+    if (status == CLU_OK)
+        finish(n, c, "OK done: %s", what);
+    else
+        finish(n, c, "ERR %s %s: %s", clu_status_name(status), what, clu_strerror(status));
+}
+
+/* 1 when this node leads; otherwise the call is answered (REDIRECT or ERR). */
+static int leader_or_redirect(struct clu_node *n, struct clu_rpc_call *c)
+{
+    if (n->state == NODE_STARTED && raft_state(&n->raft) == RAFT_LEADER)
+        return 1;
+    char addr[64];
+    uint64_t lid = 0;
+    if (n->state == NODE_STARTED && clu_leader(n, &lid, addr, sizeof addr) && lid != n->id)
+        finish(n, c, "REDIRECT %s", addr);
+    else
+        finish(n, c, "ERR ENOTLEADER no leader is known to %016llx right now; retry",
+               (unsigned long long)n->id);
+    return 0;
+}
+
+static const struct raft_server *member(struct clu_node *n, uint64_t id, const char *address)
+{
+    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+        const struct raft_server *s = &n->raft.configuration.servers[i];
+        if ((id && s->id == id) || (address && s->address && strcmp(s->address, address) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+static void warn_even(struct clu_node *n)
+{
+    unsigned voters = 0;
+    for (unsigned i = 0; i < n->raft.configuration.n; i++)
+        voters += n->raft.configuration.servers[i].role == RAFT_VOTER;
+    if (voters % 2 == 0)
+        log_warn("cluster.members", "voters=%u msg=\"an even number of voters tolerates no more "
+                 "failures than one fewer; add or remove a voter\"",
+                 voters);
+}
+
+static void change_done(void *data, int status)
+{
+    struct clu_rpc_call *c = data;
+    if (status == CLU_OK && strncmp(c->line, "TRANSFER", 8) != 0) {
+        log_info("cluster.members_changed", "request=\"%s\"", c->line);
+        warn_even(c->n);
+    }
+    finish_status(c->n, c, status, c->line);
+}
+
+static void join_added(void *data, int status)
+{
+    struct clu_rpc_call *c = data;
+    struct clu_node *n = c->n;
+    if (status == CLU_OK && c->role != CLU_MEMBER_SPARE)
+        status = clu_assign(n, c->id, c->role, change_done, c);
+    else if (status == CLU_OK)
+        log_info("cluster.member_added", "id=%016llx role=spare", (unsigned long long)c->id);
+    if (status != CLU_OK || c->role == CLU_MEMBER_SPARE)
+        finish_status(n, c, status, c->line);
+}
+
+/* ASSIGN and REMOVE name a member; changing the leader itself (what: the
+ * change, NULL when it is harmless) needs a transfer first. 0: answered. */
+static int target_ok(struct clu_node *n, struct clu_rpc_call *c, int args_ok, const char *usage,
+                     const char *what)
+{
+    if (!args_ok) {
+        finish(n, c, "ERR EINVAL usage: %s", usage);
+        return 0;
+    }
+    if (!leader_or_redirect(n, c))
+        return 0;
+    if (!member(n, c->id, NULL)) {
+        finish(n, c, "ERR ENOTFOUND %016llx is not a member", (unsigned long long)c->id);
+        return 0;
+    }
+    if (what && c->id == n->id) {
+        finish(n, c, "ERR EINVAL %016llx is the leader: transfer leadership before %s it "
+               "(orbitctl cluster transfer)",
+               (unsigned long long)c->id, what);
+        return 0;
+    }
+    return 1;
+}
+
+static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
+{
+    char verb[16] = "", a1[128] = "", a2[128] = "", a3[32] = "";
+    int k = sscanf(c->line, "%15s %127s %127s %31s", verb, a1, a2, a3);
+    char *end = NULL;
+    c->id = k >= 2 ? strtoull(a1, &end, 16) : 0;
+    int id_ok = k >= 2 && end && *end == 0 && c->id != 0 && c->id != CLU_RPC_ID;
+    int rc;
+    if (strcmp(verb, "JOIN") == 0) {
+        if (k != 4 || !id_ok || clu_member_role_parse(a3, &c->role)) {
+            finish(n, c, "ERR EINVAL usage: JOIN <id hex> <host:port> voter|standby|spare");
+            return;
+        }
+        if (!leader_or_redirect(n, c))
+            return;
+        const struct raft_server *s = member(n, c->id, NULL);
+        if (s && strcmp(s->address, a2) != 0) {
+            finish(n, c, "ERR EINVAL member %016llx is already in the cluster at %s; remove it "
+                   "first to change its address",
+                   (unsigned long long)c->id, s->address);
+            return;
+        }
+        if (s) {
+            enum clu_member_role cur = clu_member_role_of(s->role);
+            if (cur == c->role) {
+                finish(n, c, "OK %016llx is already a member (%s)", (unsigned long long)c->id,
+                       clu_member_role_name(cur));
+                return;
+            }
+            rc = clu_assign(n, c->id, c->role, change_done, c);
+        } else if ((s = member(n, 0, a2))) {
+            finish(n, c, "ERR EINVAL address %s belongs to member %016llx; remove it first "
+                   "(orbitctl cluster remove)",
+                   a2, (unsigned long long)s->id);
+            return;
+        } else {
+            log_info("cluster.join_request", "id=%016llx address=%s role=%s",
+                     (unsigned long long)c->id, a2, a3);
+            rc = clu_add(n, c->id, a2, join_added, c);
+        }
+    } else if (strcmp(verb, "ASSIGN") == 0) {
+        int args_ok = k == 3 && id_ok && clu_member_role_parse(a2, &c->role) == 0;
+        if (!target_ok(n, c, args_ok, "ASSIGN <id hex> voter|standby|spare",
+                       c->role != CLU_MEMBER_VOTER ? "demoting" : NULL))
+            return;
+        rc = clu_assign(n, c->id, c->role, change_done, c);
+    } else if (strcmp(verb, "REMOVE") == 0) {
+        if (!target_ok(n, c, k == 2 && id_ok, "REMOVE <id hex>", "removing"))
+            return;
+        log_info("cluster.remove_request", "id=%016llx", (unsigned long long)c->id);
+        rc = clu_remove(n, c->id, change_done, c);
+    } else if (strcmp(verb, "TRANSFER") == 0) {
+        c->id = k >= 2 ? strtoull(a1, &end, 16) : 0;
+        if (k > 2 || (k == 2 && (!end || *end))) {
+            finish(n, c, "ERR EINVAL usage: TRANSFER [<id hex>|0]");
+            return;
+        }
+        if (!leader_or_redirect(n, c))
+            return;
+        if (c->id == n->id) {
+            finish(n, c, "OK %016llx already leads", (unsigned long long)n->id);
+            return;
+        }
+        const struct raft_server *s = c->id ? member(n, c->id, NULL) : NULL;
+        if (c->id && (!s || s->role != RAFT_VOTER)) {
+            finish(n, c, "ERR EINVAL %016llx is not a voter: only voters can lead",
+                   (unsigned long long)c->id);
+            return;
+        }
+        log_info("cluster.transfer_request", "to=%016llx", (unsigned long long)c->id);
+        rc = clu_transfer(n, c->id, change_done, c);
+    } else {
+        finish(n, c, "ERR EINVAL unknown request \"%.40s\" (ID, JOIN, ASSIGN, REMOVE, TRANSFER, "
+               "FETCH)",
+               verb);
+        return;
+    }
+    if (rc != CLU_OK)
+        finish_status(n, c, rc, c->line);
+}
+
+void clu_rpc_drain(struct clu_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    struct clu_rpc_call *c = n->rpc_calls;
+    n->rpc_calls = n->rpc_calls_tail = NULL;
+    pthread_mutex_unlock(&n->mu);
+    while (c) {
+        struct clu_rpc_call *next = c->next;
+        if (c->kind == CALL_FETCH_DONE) {
+            clu_fsm_fetch_done(n->fsm, c->line, c->status);
+            util_free(c);
+        } else {
+            exec_call(n, c); /* c may be gone once finished */
+        }
+        c = next;
+    }
+}
+
+/* Queue c for the loop (any thread). -1 when the node is closing. */
+static int post_call(struct clu_node *n, struct clu_rpc_call *c)
+{
+    pthread_mutex_lock(&n->mu);
+    if (n->rpc_closed) {
+        pthread_mutex_unlock(&n->mu);
+        return -1;
+    }
+    c->next = NULL;
+    if (n->rpc_calls_tail)
+        n->rpc_calls_tail->next = c;
+    else
+        n->rpc_calls = c;
+    n->rpc_calls_tail = c;
+    uv_async_send(&n->wake);
+    pthread_mutex_unlock(&n->mu);
+    return 0;
+}
+
+/* ---- server threads --------------------------------------------------------------------- */
+
+static int valid_snapshot_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len >= CLU_SNAP_NAME_MAX || s[0] == '.' || strncmp(s, "snap-", 5) != 0)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] == '-' || s[i] == '.' || s[i] == '_' || (s[i] >= '0' && s[i] <= '9') ||
+              (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            return 0;
+    return strstr(s, "..") == NULL;
+}
+
+static void reply_line(int fd, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void reply_line(int fd, const char *fmt, ...)
+{
+    char line[RPC_LINE_MAX + 2];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        return;
+    if ((size_t)len > sizeof line - 2)
+        len = (int)sizeof line - 2;
+    line[len++] = '\n';
+    (void)send_all(fd, line, (size_t)len);
+}
+
+/* FETCH <name>: the snapshot file, streamed by the kernel. An open fd keeps
+ * the file readable even if a newer snapshot deletes it meanwhile. */
+static void serve_fetch(struct clu_node *n, int fd, const char *name)
+{
+    char path[CLU_PATH_MAX];
+    if (!valid_snapshot_name(name) || clu_path(path, sizeof path, n->snap_dir, name, NULL)) {
+        reply_line(fd, "ERR EINVAL invalid snapshot name");
+        return;
+    }
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (in < 0 || fstat(in, &st) != 0) {
+        reply_line(fd, "ERR ENOTFOUND snapshot %s: %s", name, strerror(errno));
+        if (in >= 0)
+            close(in);
+        return;
+    }
+    uint64_t t0 = util_now_ns();
+    reply_line(fd, "OK %llu", (unsigned long long)st.st_size);
+    off_t off = 0;
+    while (off < st.st_size) {
+        size_t want = (size_t)(st.st_size - off) < FETCH_CHUNK ? (size_t)(st.st_size - off) : FETCH_CHUNK;
+        ssize_t w = sendfile(fd, in, &off, want);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+    }
+    close(in);
+    log_info("cluster.snapshot_served", "file=%s bytes=%lld of=%lld ms=%.1f", name, (long long)off,
+             (long long)st.st_size, (double)(util_now_ns() - t0) / 1e6);
+}
+
+static void *conn_main(void *arg)
+{
+    struct clu_rpc_conn *k = arg;
+    struct clu_node *n = k->n;
+    char line[RPC_LINE_MAX];
+    if (read_line(k->fd, line, sizeof line) == 0) {
+        if (strncmp(line, "FETCH ", 6) == 0) {
+            char name[CLU_SNAP_NAME_MAX + 1] = "";
+            if (sscanf(line + 6, "%64s", name) == 1)
+                serve_fetch(n, k->fd, name);
+            else
+                reply_line(k->fd, "ERR EINVAL usage: FETCH <name>");
+        } else if (strcmp(line, "ID") == 0) {
+            reply_line(k->fd, "OK %016llx %s", (unsigned long long)n->id, n->address);
+        } else {
+            struct clu_rpc_call *c = util_calloc(1, sizeof *c);
+            if (!c) {
+                reply_line(k->fd, "ERR ENOMEM out of memory");
+            } else {
+                c->n = n;
+                c->kind = CALL_REQUEST;
+                util_strlcpy(c->line, line, sizeof c->line);
+                if (post_call(n, c) != 0) {
+                    reply_line(k->fd, "ERR ESHUTDOWN %s", clu_strerror(CLU_ESHUTDOWN));
+                } else {
+                    pthread_mutex_lock(&n->mu);
+                    while (!c->finished)
+                        pthread_cond_wait(&n->rpc_cv, &n->mu);
+                    pthread_mutex_unlock(&n->mu);
+                    reply_line(k->fd, "%s", c->reply);
+                }
+                util_free(c);
+            }
+        }
+    }
+    pthread_mutex_lock(&n->mu);
+    close(k->fd);
+    k->fd = -1;
+    k->done = 1;
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+/* Join and free finished connection threads (loop thread). all: every one. */
+static void reap(struct clu_node *n, int all)
+{
+    for (;;) {
+        struct clu_rpc_conn *k = NULL, **pp;
+        pthread_mutex_lock(&n->mu);
+        for (pp = &n->rpc_conns; *pp; pp = &(*pp)->next)
+            if (all || (*pp)->done) {
+                k = *pp;
+                *pp = k->next;
+                break;
+            }
+        pthread_mutex_unlock(&n->mu);
+        if (!k)
+            return;
+        pthread_join(k->th, NULL);
+        util_free(k);
+    }
+}
+
+static void stream_closed(uv_handle_t *h)
+{
+    raft_free(h); /* allocated by libraft's transport */
+}
+
+static void rpc_accept(struct raft_uv_transport *t, raft_id id, const char *address,
+                       struct uv_stream_s *stream)
+{
+    struct clu_node *n = NODE_OF_TRANSPORT(t);
+    if (id != CLU_RPC_ID) {
+        n->raft_accept(t, id, address, stream);
+        return;
+    }
+    reap(n, 0);
+    uv_os_fd_t fd;
+    int mine = -1;
+    if (uv_fileno((uv_handle_t *)stream, &fd) == 0)
+        mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    uv_close((uv_handle_t *)stream, stream_closed);
+    if (mine < 0)
+        return;
+    (void)fcntl(mine, F_SETFL, fcntl(mine, F_GETFL) & ~O_NONBLOCK);
+    set_timeouts(mine, SERVER_IO_TIMEOUT_MS);
+    struct clu_rpc_conn *k = util_calloc(1, sizeof *k);
+    if (k) {
+        k->n = n;
+        k->fd = mine;
+    }
+    pthread_mutex_lock(&n->mu);
+    if (!k || n->rpc_closed || pthread_create(&k->th, NULL, conn_main, k) != 0) {
+        pthread_mutex_unlock(&n->mu);
+        close(mine);
+        util_free(k);
+        return;
+    }
+    k->next = n->rpc_conns;
+    n->rpc_conns = k;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static int rpc_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    struct clu_node *n = NODE_OF_TRANSPORT(t);
+    n->raft_accept = cb;
+    return n->tcp_listen(t, rpc_accept);
+}
+
+/* ---- the joiner: a fresh --join node asks to be added until it is ------------------------ */
+
+static void sleep_unless_closed(struct clu_node *n, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&n->mu);
+    if (!n->rpc_closed)
+        (void)pthread_cond_timedwait(&n->rpc_cv, &n->mu, &ts);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static int closed(struct clu_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    int c = n->rpc_closed;
+    pthread_mutex_unlock(&n->mu);
+    return c;
+}
+
+static void *joiner_main(void *arg)
+{
+    struct clu_node *n = arg;
+    char req[RPC_LINE_MAX], reply[RPC_LINE_MAX], err[RPC_LINE_MAX], last[RPC_LINE_MAX] = "";
+    snprintf(req, sizeof req, "JOIN %016llx %s %s", (unsigned long long)n->id, n->address,
+             clu_member_role_name(n->join_role));
+    /* until this node holds the role it asks for: whoever added it */
+    while (!closed(n) && n->self_role != 1 + clu_raft_role(n->join_role)) {
+        /* a voter is promoted once it caught up: that can take a while */
+        int rc = call_on(n, 0, n->join_addr, req, reply, sizeof reply, 60000, err, sizeof err);
+        if (rc == CLU_OK) {
+            log_info("cluster.joined", "id=%016llx via=%s role=%s msg=\"%s\"",
+                     (unsigned long long)n->id, n->join_addr, clu_member_role_name(n->join_role),
+                     reply);
+            break;
+        }
+        if (closed(n))
+            break;
+        if (strcmp(err, last) != 0) {
+            log_warn("cluster.join", "via=%s status=%s msg=\"%s\" retry=1s", n->join_addr,
+                     clu_status_name(rc), err);
+            util_strlcpy(last, err, sizeof last);
+        }
+        sleep_unless_closed(n, 1000);
+    }
+    return NULL;
+}
+
+/* ---- the snapshot fetcher --------------------------------------------------------------- */
+
+struct fetch_job {
+    struct clu_node *n;
+    char address[64];
+    char dst[CLU_PATH_MAX];
+    struct clu_snapshot_desc d;
+};
+
+static int fetch_file(struct fetch_job *j)
+{
+    struct clu_node *n = j->n;
+    char err[RPC_LINE_MAX], line[RPC_LINE_MAX], req[RPC_LINE_MAX];
+    int fd = rpc_connect(j->address, 10000, err, sizeof err);
+    if (fd < 0) {
+        log_warn("cluster.snapshot_fetch", "file=%s from=%s msg=\"%s\"", j->d.name, j->address, err);
+        return CLU_EIO;
+    }
+    slot_set(n, 1, fd);
+    int status = CLU_EIO, out = -1;
+    unsigned long long size = 0;
+    char *buf = NULL;
+    snprintf(req, sizeof req, "FETCH %s", j->d.name);
+    if (exchange(fd, req, line, sizeof line) != 0 || sscanf(line, "OK %llu", &size) != 1) {
+        log_warn("cluster.snapshot_fetch", "file=%s from=%s reply=\"%.100s\"", j->d.name,
+                 j->address, line);
+        goto done;
+    }
+    if (size != j->d.size) {
+        status = CLU_ECORRUPT;
+        goto done;
+    }
+    out = open(j->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    buf = util_malloc(FETCH_CHUNK);
+    if (out < 0 || !buf)
+        goto done;
+    uint64_t got = 0, t0 = util_now_ns(), last_log = t0;
+    while (got < size) {
+        ssize_t r = recv(fd, buf, FETCH_CHUNK, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || closed(n))
+            goto done;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                status = errno == ENOSPC ? CLU_ENOSPACE : CLU_EIO;
+                goto done;
+            }
+            off += w;
+        }
+        got += (uint64_t)r;
+        uint64_t now = util_now_ns();
+        if (now - last_log >= 1000000000ull) {
+            last_log = now;
+            log_info("cluster.snapshot_fetch_progress", "file=%s bytes=%llu of=%llu pct=%.0f",
+                     j->d.name, (unsigned long long)got, size, 100.0 * (double)got / (double)size);
+        }
+    }
+    status = fsync(out) == 0 ? CLU_OK : CLU_EIO;
+    log_info("cluster.snapshot_fetch_done", "file=%s bytes=%llu ms=%.1f", j->d.name, size,
+             (double)(util_now_ns() - t0) / 1e6);
+done:
+    slot_set(n, 1, -1);
+    close(fd);
+    if (out >= 0)
+        close(out);
+    util_free(buf);
+    return status;
+}
+
+static void *fetch_main(void *arg)
+{
+    struct fetch_job *j = arg;
+    int status = fetch_file(j);
+    struct clu_rpc_call *c = util_calloc(1, sizeof *c);
+    if (c) {
+        c->n = j->n;
+        c->kind = CALL_FETCH_DONE;
+        c->status = status;
+        util_strlcpy(c->line, j->d.name, sizeof c->line);
+        if (post_call(j->n, c) != 0)
+            util_free(c); /* closing: the .fetch file is removed at the next start */
+    }
+    util_free(j);
+    return NULL;
+}
+
+/* The FSM glue's hook (loop thread): a descriptor arrived whose file is
+ * missing here. One fetch at a time (the glue guarantees it). */
+static void fetch_hook(void *fud, uint64_t from_id, const char *from_address,
+                       const struct clu_snapshot_desc *d, const char *dst_path)
+{
+    struct clu_node *n = fud;
+    (void)from_id;
+    if (n->fetcher_on) {
+        pthread_join(n->fetcher, NULL); /* it posted its result and is exiting */
+        n->fetcher_on = 0;
+    }
+    struct fetch_job *j = util_calloc(1, sizeof *j);
+    if (j) {
+        j->n = n;
+        j->d = *d;
+        util_strlcpy(j->address, from_address ? from_address : "", sizeof j->address);
+        util_strlcpy(j->dst, dst_path, sizeof j->dst);
+    }
+    if (!j || closed(n) || pthread_create(&n->fetcher, NULL, fetch_main, j) != 0) {
+        util_free(j);
+        clu_fsm_fetch_done(n->fsm, d->name, CLU_ESHUTDOWN);
+        return;
+    }
+    n->fetcher_on = 1;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+void clu_rpc_init(struct clu_node *n)
+{
+    n->tcp_listen = n->transport.listen;
+    n->transport.listen = rpc_listen;
+    clu_fsm_set_fetch(n->fsm, fetch_hook, n);
+}
+
+void clu_rpc_start(struct clu_node *n)
+{
+    if (!n->join || n->raft.configuration.n != 0)
+        return;
+    if (pthread_create(&n->joiner, NULL, joiner_main, n) == 0)
+        n->joiner_on = 1;
+    else
+        log_error("cluster.join", "msg=\"cannot start the join thread\"");
+}
+
+void clu_rpc_shutdown(struct clu_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->rpc_closed = 1;
+    struct clu_rpc_call *c = n->rpc_calls;
+    n->rpc_calls = n->rpc_calls_tail = NULL;
+    for (struct clu_rpc_conn *k = n->rpc_conns; k; k = k->next)
+        if (k->fd >= 0)
+            shutdown(k->fd, SHUT_RDWR);
+    for (int i = 0; i < 2; i++)
+        if (n->rpc_client_fd[i] >= 0)
+            shutdown(n->rpc_client_fd[i], SHUT_RDWR);
+    pthread_cond_broadcast(&n->rpc_cv);
+    pthread_mutex_unlock(&n->mu);
+    while (c) {
+        struct clu_rpc_call *next = c->next;
+        if (c->kind == CALL_FETCH_DONE)
+            util_free(c);
+        else
+            finish(n, c, "ERR ESHUTDOWN %s", clu_strerror(CLU_ESHUTDOWN));
+        c = next;
+    }
+}
+
+void clu_rpc_join_threads(struct clu_node *n)
+{
+    clu_rpc_shutdown(n); /* again: late queued calls and sockets */
+    if (n->joiner_on)
+        pthread_join(n->joiner, NULL);
+    if (n->fetcher_on)
+        pthread_join(n->fetcher, NULL);
+    n->joiner_on = n->fetcher_on = 0;
+    clu_rpc_shutdown(n); /* the fetcher's last post */
+    reap(n, 1);
+}

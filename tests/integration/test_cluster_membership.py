@@ -1,0 +1,187 @@
+"""Cluster membership over the peer port: fresh nodes join with --join (any
+member's peer address: followers redirect to the leader), orbitctl cluster
+add/assign/transfer/remove change the configuration online, and a node that
+joins after the leader compacted its log catches up through a snapshot
+fetched over the peer port (then the log)."""
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+
+import orbit
+
+CTL = os.path.join(os.path.dirname(orbit.orbitd_path()), "orbitctl")
+
+
+def status(n):
+    return json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % n.http_port, timeout=5).read())
+
+
+def peer(n):
+    return "127.0.0.1:%d" % n.peer_port
+
+
+def ctl(*args, timeout=90):
+    return subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def roles(n):
+    return {m["id"]: m["role"] for m in status(n)["members"]}
+
+
+def wait_for(what, fn, timeout=20):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, ValueError, psycopg2.Error) as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def rows(n):
+    c = n.connect()
+    try:
+        cur = c.cursor()
+        cur.execute("SELECT count(*), coalesce(sum(id), 0), coalesce(sum(length(v)), 0) FROM t")
+        return cur.fetchone()
+    finally:
+        c.close()
+
+
+def wait_rows(nodes, want, timeout=20):
+    wait_for("rows %r on every node" % (want,), lambda: all(rows(n) == want for n in nodes), timeout)
+
+
+def insert(n, ids, size=10):
+    c = n.connect()
+    try:
+        cur = c.cursor()
+        for i in ids:
+            cur.execute("INSERT INTO t VALUES (%s, %s)", (i, "x" * size))
+    finally:
+        c.close()
+
+
+def expect(ids, size=10):
+    ids = list(ids)
+    return (len(ids), sum(ids), len(ids) * size)
+
+
+def node_id(n):
+    return status(n)["id"]
+
+
+@pytest.mark.timeout(180)
+def test_join_assign_transfer_remove(orbit_factory):
+    a = orbit_factory(timeout=20)
+    c0 = a.connect()
+    c0.cursor().execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    c0.close()
+    insert(a, range(1, 21))
+
+    # b joins through the leader, c through b (a follower: redirected)
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    wait_for("b is a voter", lambda: roles(a).get(node_id(b)) == "voter")
+    c = orbit_factory(args=["--join", peer(b)], timeout=20)
+    ia, ib, ic = node_id(a), node_id(b), node_id(c)
+    wait_for("three voters", lambda: roles(a) == {ia: "voter", ib: "voter", ic: "voter"})
+    wait_rows([a, b, c], expect(range(1, 21)))
+    insert(a, range(21, 41))
+    wait_rows([a, b, c], expect(range(1, 41)))
+    assert "cluster.joined" in c.log()
+    st = status(c)
+    assert st["state"] == "follower" and st["leader_id"] == ia
+
+    # a restarted member ignores --join (its id and log say who it is)
+    c.stop()
+    c.args = ["--join", "127.0.0.1:1"]
+    c.start(20)
+    assert "already a member: --join ignored" in c.log()
+    assert node_id(c) == ic
+    insert(a, range(41, 51))
+    wait_rows([a, b, c], expect(range(1, 51)))
+
+    # c becomes an asynchronous standby: it still gets the data, it cannot lead
+    p = ctl("cluster", "assign", "--peer", peer(c), ic, "standby")
+    assert p.returncode == 0, p.stderr
+    wait_for("c is a standby", lambda: roles(a)[ic] == "standby" and roles(c)[ic] == "standby")
+    insert(a, range(51, 61))
+    wait_rows([a, b, c], expect(range(1, 61)))
+    p = ctl("cluster", "transfer", "--peer", peer(b), "--to", ic)
+    assert p.returncode == 1 and "not a voter" in p.stderr, p.stderr
+
+    # hand leadership to b, asking c (redirected to a)
+    p = ctl("cluster", "transfer", "--peer", peer(c), "--to", ib)
+    assert p.returncode == 0, p.stderr
+    wait_for("b leads", lambda: status(b)["state"] == "leader" and status(a)["leader_id"] == ib)
+    wait_for("b accepts writes", lambda: insert(b, [61]) is None)
+    wait_rows([a, b, c], expect(range(1, 62)))
+
+    # removing the leader is refused; removing c works; the even count warns
+    p = ctl("cluster", "remove", "--peer", peer(a), ib)
+    assert p.returncode == 1 and "transfer leadership" in p.stderr, p.stderr
+    p = ctl("cluster", "remove", "--peer", peer(a), ic)
+    assert p.returncode == 0, p.stderr
+    wait_for("c removed", lambda: roles(b) == {ia: "voter", ib: "voter"})
+    assert "an even number of voters" in b.log()
+    c.stop()
+
+    # bad input: clear messages and exit codes
+    p = ctl("cluster", "remove", "--peer", peer(a), "zz")
+    assert p.returncode == 1 and "invalid node id" in p.stderr
+    p = ctl("cluster", "remove", "--peer", peer(a), "00000000000000ff")
+    assert p.returncode == 1 and "not a member" in p.stderr
+    p = ctl("cluster", "assign", "--peer", peer(a), ia, "boss")
+    assert p.returncode == 1 and "invalid role" in p.stderr
+    p = ctl("cluster", "transfer", "--peer", "127.0.0.1:1")
+    assert p.returncode == 1 and "cannot connect" in p.stderr
+    p = ctl("cluster", "frobnicate")
+    assert p.returncode == 2 and "unknown subcommand" in p.stderr
+    p = ctl("cluster", "add", "--peer", peer(a))
+    assert p.returncode == 2 and "usage" in p.stderr
+
+    # a node waiting with --join-role standby is added from outside by orbitctl
+    d = orbit_factory(args=["--join", "127.0.0.1:1", "--join-role", "standby"], timeout=20)
+    p = ctl("cluster", "add", "--peer", peer(a), peer(d), "--role", "standby")
+    assert p.returncode == 0, p.stderr
+    idd = node_id(d)
+    wait_for("d is a standby", lambda: roles(b).get(idd) == "standby")
+    wait_rows([a, b, d], expect(range(1, 62)))
+    # a standby refuses writes like any follower
+    with pytest.raises(psycopg2.Error) as e:
+        insert(d, [1000])
+    assert e.value.pgcode == "25006"
+
+
+@pytest.mark.timeout(120)
+def test_far_behind_node_gets_a_snapshot(orbit_factory):
+    a = orbit_factory(args=["--snapshot-threshold", "40"], timeout=20)
+    c0 = a.connect()
+    c0.cursor().execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    c0.close()
+    insert(a, range(1, 301), size=2000)
+    snaps = wait_for("a snapshot on a", lambda: [f for f in os.listdir(os.path.join(a.data_dir, "snapshots"))
+                                                 if f.startswith("snap-") and f.endswith(".db")])
+    assert snaps
+    # the log was compacted: the first entries are gone, b cannot replay from index 1
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    wait_rows([a, b], expect(range(1, 301), 2000), timeout=30)
+    assert "cluster.snapshot_fetched" in b.log(), b.log()[-3000:]
+    assert "cluster.snapshot_served" in a.log()
+    wait_for("b is a voter", lambda: roles(a).get(node_id(b)) == "voter")
+    # then the log: new writes reach b
+    insert(a, range(301, 311), size=2000)
+    wait_rows([a, b], expect(range(1, 311), 2000))
+    # and b restarts from its fetched snapshot plus the log
+    b.stop()
+    b.start(20)
+    wait_rows([a, b], expect(range(1, 311), 2000))
