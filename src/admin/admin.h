@@ -99,5 +99,16 @@ int adm_cluster_assign(const char *member, const char *id, const char *role, cha
                        char *err, size_t errcap) MUSTCHECK;
 int adm_cluster_transfer(const char *member, const char *id, char *out, size_t cap, char *err,
                          size_t errcap) MUSTCHECK;
+/* orbitctl cluster verify: the logical checksum of every table on every
+ * member with data (voters and standbys), compared once they are at the
+ * same LSN (retried for 10 s while they catch up). 0 all agree, 1
+ * divergence (printed to out), -1 could not compare (err). */
+int adm_cluster_verify(const char *member, FILE *out, char *err, size_t errcap) MUSTCHECK;
+/* orbitctl cluster recover (offline, node stopped): force a configuration
+ * of this node alone at address, or of members ("ID@HOST:PORT,..."). The
+ * warning and what was done go to out. Without force nothing changes and 1
+ * is returned. 0 done; 1 refused; -1 error (err). */
+int adm_cluster_recover(const char *dir, const char *address, const char *members, int force, char *out,
+                        size_t cap, char *err, size_t errcap) MUSTCHECK;
 
 #endif

@@ -125,7 +125,7 @@ static int valid_role(const char *role, char *err, size_t errcap)
 
 static int request(const char *member, const char *req, char *out, size_t cap, char *err, size_t errcap)
 {
-    return clu_rpc_call(member, req, out, cap, ADM_RPC_TIMEOUT_MS, err, errcap) == CLU_OK ? 0 : -1;
+    return clu_rpc_call(member, req, out, cap, NULL, ADM_RPC_TIMEOUT_MS, err, errcap) == CLU_OK ? 0 : -1;
 }
 
 int adm_cluster_add(const char *member, const char *node_peer, const char *role, char *out, size_t cap,
@@ -134,7 +134,7 @@ int adm_cluster_add(const char *member, const char *node_peer, const char *role,
     char reply[512], id[32], addr[256], req[600];
     if (valid_role(role, err, errcap))
         return -1;
-    if (clu_rpc_call(node_peer, "ID", reply, sizeof reply, 10000, err, errcap) != CLU_OK)
+    if (clu_rpc_call(node_peer, "ID", reply, sizeof reply, NULL, 10000, err, errcap) != CLU_OK)
         return -1;
     if (sscanf(reply, "%31s %255s", id, addr) != 2) {
         snprintf(err, errcap, "%s: unexpected answer to ID: \"%s\"", node_peer, reply);
@@ -171,4 +171,195 @@ int adm_cluster_transfer(const char *member, const char *id, char *out, size_t c
         return -1;
     snprintf(req, sizeof req, "TRANSFER %s", id ? id : "0");
     return request(member, req, out, cap, err, errcap);
+}
+
+/* ---- orbitctl cluster verify ---------------------------------------------------------- */
+
+#define VERIFY_MAX_MEMBERS 16
+#define VERIFY_ROUNDS 40 /* x 250 ms: lagging members catch up meanwhile */
+
+struct verify_member {
+    char id[32], address[256], role[16];
+    int ok;            /* CHECKSUM answered */
+    char err[512];
+    unsigned long long lsn, ntables;
+    char hex[80], schema[80];
+    struct buf tables; /* "hex rows name" lines */
+};
+
+static int fetch_sums(struct verify_member *m)
+{
+    char reply[512];
+    buf_reset(&m->tables);
+    m->ok = 0;
+    if (clu_rpc_call(m->address, "CHECKSUM", reply, sizeof reply, &m->tables, 30000, m->err,
+                     sizeof m->err) != CLU_OK)
+        return -1;
+    if (sscanf(reply, "%llu %79s %79s %llu", &m->lsn, m->hex, m->schema, &m->ntables) != 4) {
+        snprintf(m->err, sizeof m->err, "unexpected CHECKSUM answer \"%.100s\"", reply);
+        return -1;
+    }
+    buf_putc(&m->tables, 0);
+    m->ok = 1;
+    return 0;
+}
+
+/* The "hex rows" of table name in m's list, or NULL. */
+static const char *table_sum(const struct verify_member *m, const char *name, char *out, size_t cap)
+{
+    const char *p = m->tables.data;
+    while (p && *p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char *sp1 = memchr(p, ' ', len);
+        const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - p)) : NULL;
+        if (sp2 && (size_t)(p + len - (sp2 + 1)) == strlen(name) && memcmp(sp2 + 1, name, strlen(name)) == 0) {
+            snprintf(out, cap, "%.*s", (int)(sp2 - p), p);
+            return out;
+        }
+        p = eol ? eol + 1 : p + len;
+    }
+    return NULL;
+}
+
+int adm_cluster_verify(const char *member, FILE *out, char *err, size_t errcap)
+{
+    char head[512];
+    struct buf lines;
+    buf_init(&lines);
+    if (clu_rpc_call(member, "MEMBERS", head, sizeof head, &lines, 10000, err, errcap) != CLU_OK) {
+        buf_free(&lines);
+        return -1;
+    }
+    buf_putc(&lines, 0);
+    struct verify_member ms[VERIFY_MAX_MEMBERS];
+    int n = 0;
+    for (const char *p = lines.data; p && *p && n < VERIFY_MAX_MEMBERS;) {
+        struct verify_member *m = &ms[n];
+        memset(m, 0, sizeof *m);
+        if (sscanf(p, "%31s %255s %15s", m->id, m->address, m->role) == 3 && strcmp(m->role, "spare") != 0) {
+            buf_init(&m->tables);
+            n++;
+        }
+        const char *eol = strchr(p, '\n');
+        p = eol ? eol + 1 : p + strlen(p);
+    }
+    buf_free(&lines);
+    if (n == 0) {
+        snprintf(err, errcap, "%s lists no members with data", member);
+        return -1;
+    }
+    int same = 0, reachable = 0;
+    for (int round = 0; round < VERIFY_ROUNDS && !same; round++) {
+        if (round)
+            usleep(250000);
+        reachable = 1;
+        for (int i = 0; i < n; i++)
+            reachable &= fetch_sums(&ms[i]) == 0;
+        same = reachable;
+        for (int i = 1; i < n && same; i++)
+            same = ms[i].lsn == ms[0].lsn;
+    }
+    int rc = 0;
+    fprintf(out, "%-16s  %-22s  %-8s  %10s  %s\n", "ID", "ADDRESS", "ROLE", "LSN", "CHECKSUM");
+    for (int i = 0; i < n; i++) {
+        if (ms[i].ok)
+            fprintf(out, "%-16s  %-22s  %-8s  %10llu  %.16s  %llu tables\n", ms[i].id, ms[i].address,
+                    ms[i].role, ms[i].lsn, ms[i].hex, ms[i].ntables);
+        else
+            fprintf(out, "%-16s  %-22s  %-8s  %10s  unreachable: %s\n", ms[i].id, ms[i].address,
+                    ms[i].role, "-", ms[i].err);
+    }
+    if (!reachable) {
+        snprintf(err, errcap, "not every member answered; nothing was compared");
+        rc = -1;
+    } else if (!same) {
+        snprintf(err, errcap, "the members stayed at different LSNs for %d s (writes in progress?); "
+                 "run verify when the cluster is quiet", VERIFY_ROUNDS / 4);
+        rc = -1;
+    } else {
+        int diverged = 0;
+        for (int i = 1; i < n; i++) {
+            if (strcmp(ms[i].schema, ms[0].schema) != 0) {
+                fprintf(out, "DIVERGENCE: schema of %s differs from %s\n", ms[i].id, ms[0].id);
+                diverged = 1;
+            }
+            /* every table of either side */
+            for (int side = 0; side < 2; side++) {
+                const struct verify_member *a = side ? &ms[i] : &ms[0], *b = side ? &ms[0] : &ms[i];
+                for (const char *p = a->tables.data; p && *p;) {
+                    const char *eol = strchr(p, '\n');
+                    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+                    char line[600], name[512], sa[128], sb[128];
+                    snprintf(line, sizeof line, "%.*s", (int)len, p);
+                    const char *sp = strchr(line, ' ');
+                    sp = sp ? strchr(sp + 1, ' ') : NULL;
+                    if (sp) {
+                        util_strlcpy(name, sp + 1, sizeof name);
+                        const char *ta = table_sum(a, name, sa, sizeof sa);
+                        const char *tb = table_sum(b, name, sb, sizeof sb);
+                        int differs = ta && tb && strcmp(ta, tb) != 0;
+                        if (!tb)
+                            fprintf(out, "DIVERGENCE: table %s is on %s, not on %s\n", name, a->id, b->id);
+                        else if (differs && side == 0) /* reported once */
+                            fprintf(out, "DIVERGENCE: table %s: %s has \"%s\", %s has \"%s\" (sha256 rows)\n",
+                                    name, a->id, ta, b->id, tb);
+                        diverged |= !tb || differs;
+                    }
+                    p = eol ? eol + 1 : p + len;
+                }
+            }
+            diverged |= strcmp(ms[i].hex, ms[0].hex) != 0;
+        }
+        if (diverged) {
+            snprintf(err, errcap, "members diverge at LSN %llu (see above)", ms[0].lsn);
+            rc = 1;
+        } else {
+            fprintf(out, "ok: %d members agree at LSN %llu (%llu tables, checksum %.16s)\n", n, ms[0].lsn,
+                    ms[0].ntables, ms[0].hex);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        buf_free(&ms[i].tables);
+    return rc;
+}
+
+/* ---- orbitctl cluster recover (offline) ------------------------------------------------ */
+
+int adm_cluster_recover(const char *dir, const char *address, const char *members, int force, char *out,
+                        size_t cap, char *err, size_t errcap)
+{
+    long pid = 0;
+    out[0] = 0;
+    if (adm_node_running(dir, &pid) > 0) {
+        snprintf(err, errcap, "orbitd (pid %ld) is running on %s: stop it first", pid, dir);
+        return -1;
+    }
+    char list[600];
+    if (address)
+        snprintf(list, sizeof list, "this node alone at %s", address);
+    else
+        util_strlcpy(list, members, sizeof list);
+    snprintf(out, cap,
+             "WARNING: cluster recover forces a new Raft configuration (%s) on %s.\n"
+             "  Use it only when a majority of voters is lost for good. Run it on ONE surviving node,\n"
+             "  the one with the highest term and the longest log (orbitctl txlog check on each),\n"
+             "  start it, then wipe the other survivors and add them again (--join).\n"
+             "  Writes that only the lost nodes had are gone; two nodes recovered separately\n"
+             "  would each lead their own cluster (split brain).\n",
+             list, dir);
+    if (!force) {
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "Nothing was changed: add --force to do it.\n");
+        snprintf(err, errcap, "refused without --force");
+        return 1;
+    }
+    uint64_t self = 0;
+    int rc = clu_recover(dir, members, address, &self, err, errcap);
+    if (rc != CLU_OK)
+        return -1;
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "Done: %016llx's log now ends with the configuration (%s). Start it.\n",
+             (unsigned long long)self, list);
+    return 0;
 }

@@ -128,6 +128,13 @@ struct clu_fsm_ops {
     void (*role_changed)(void *ud, enum clu_role role, uint64_t term);
 };
 
+/* The integrator's peer-port requests (rpc.c): called on the request's own
+ * thread (blocking is fine) with the request line for every verb the
+ * cluster module does not serve itself. Return 1 with the whole reply in
+ * reply ("OK ..." or "ERR <STATUS> ...", more lines allowed), 0 when the
+ * verb is unknown. */
+typedef int (*clu_rpc_fn)(void *ud, const char *line, struct buf *reply);
+
 /* ---- node configuration --------------------------------------------------- */
 struct clu_config {
     const char *data_dir;      /* required; raft/, snapshots/ and node-id inside */
@@ -156,6 +163,8 @@ struct clu_config {
     int verify_snapshots;                 /* 1: SHA-256 a snapshot file before restoring it */
     int log_auto_recovery;                /* 0: a corrupt closed segment stops the node
                                              instead of being deleted by libraft */
+    clu_rpc_fn rpc_fn;                    /* NULL: none */
+    void *rpc_ud;
 };
 void clu_config_init(struct clu_config *c);
 
@@ -238,7 +247,8 @@ int clu_member_role_parse(const char *s, enum clu_member_role *out); /* 0 ok */
  * thread of its own: one line, then the reply until the server closes.
  * Replies: "OK [text]", "ERR <STATUS> <message>", "REDIRECT <address>"
  * (ask the leader). Requests:
- *   ID                         -> OK <id hex> <peer address> <member|none>
+ *   ID                         -> OK <id hex> <peer address>
+ *   MEMBERS                    -> OK <n> <leader id>, then "<id> <address> <role>" lines
  *   JOIN <id> <address> <role> -> OK ...  (leader: add, then assign)
  *   REMOVE <id> | ASSIGN <id> <role> | TRANSFER <id|0>
  *   FETCH <snapshot file name> -> OK <size>\n then the file's bytes
@@ -246,9 +256,10 @@ int clu_member_role_parse(const char *s, enum clu_member_role *out); /* 0 ok */
 #define CLU_RPC_ID UINT64_MAX
 /* Any thread, blocking: send request to address and read the reply, following
  * REDIRECTs (at most 4). 0 when it starts with OK: reply holds the text after
- * "OK " (first line); else a CLU_* status with err holding the message. */
+ * "OK " (first line) and more, when not NULL, the lines after it; else a
+ * CLU_* status with err holding the message. */
 int clu_rpc_call(const char *address, const char *request, char *reply, size_t cap,
-                 unsigned timeout_ms, char *err, size_t errcap) MUSTCHECK;
+                 struct buf *more, unsigned timeout_ms, char *err, size_t errcap) MUSTCHECK;
 
 /* ---- queries (loop thread) ------------------------------------------------- */
 uint64_t clu_id(const struct clu_node *n);
@@ -355,5 +366,16 @@ typedef int (*clu_log_fn)(void *ud, const struct clu_log_info *info, const struc
  * ENOMEM; or fn's non-zero return. fn may be NULL (info only). */
 int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn, void *ud, char *err,
                  size_t errcap) MUSTCHECK;
+
+/* orbitctl cluster recover: on a STOPPED node, append a forced
+ * configuration (members: "ID@HOST:PORT,...", voters, this node among them;
+ * NULL: this node alone at address; libraft's raft_recover) to DATA/raft
+ * after loading and checking the log.
+ * For a cluster that lost its quorum for good: run it on the surviving node
+ * with the highest term and longest log (orbitctl txlog check), start it,
+ * then add the others again. *id is this node's id. 0, or a CLU_* status
+ * with err. */
+int clu_recover(const char *data_dir, const char *members, const char *address, uint64_t *id,
+                char *err, size_t errcap) MUSTCHECK;
 
 #endif

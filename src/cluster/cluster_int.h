@@ -239,6 +239,9 @@ void clu_rpc_join_threads(struct clu_node *n); /* after raft_close: wait for thr
 int clu_raft_role(enum clu_member_role role);       /* RAFT_VOTER, ... */
 enum clu_member_role clu_member_role_of(int raft_role);
 /* node.c */
+/* "ID@HOST:PORT,..." (hex ids) -> voters in conf; it must list self_id. */
+int clu_parse_members(const char *list, uint64_t self_id, struct raft_configuration *conf, char *err,
+                      size_t errcap);
 void clu_check_role(struct clu_node *n); /* outside libraft */
 int clu_on_loop(const struct clu_node *n);
 void clu_wake(struct clu_node *n);

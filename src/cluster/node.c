@@ -312,8 +312,14 @@ static int first_configuration(struct clu_node *n, struct raft_configuration *co
 {
     if (!n->initial_members)
         return raft_configuration_add(conf, n->id, n->address, RAFT_VOTER) ? CLU_ENOMEM : CLU_OK;
+    return clu_parse_members(n->initial_members, n->id, conf, err, errcap);
+}
+
+int clu_parse_members(const char *list, uint64_t self_id, struct raft_configuration *conf, char *err,
+                      size_t errcap)
+{
     int self = 0;
-    const char *p = n->initial_members;
+    const char *p = list;
     while (*p) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -328,17 +334,17 @@ static int first_configuration(struct clu_node *n, struct raft_configuration *co
             parse_address(item + used, addr, sizeof addr))
             goto bad;
         if (raft_configuration_add(conf, id, addr, RAFT_VOTER)) {
-            snprintf(err, errcap, "cluster: initial_members: duplicate member \"%s\"", item);
+            snprintf(err, errcap, "cluster: members: duplicate member \"%s\"", item);
             return CLU_EINVAL;
         }
-        self |= id == n->id;
+        self |= id == self_id;
         p += len;
         if (*p == ',')
             p++;
     }
     if (!self) {
-        snprintf(err, errcap, "cluster: initial_members does not list this node (id %016llx)",
-                 (unsigned long long)n->id);
+        snprintf(err, errcap, "cluster: the members do not list this node (id %016llx)",
+                 (unsigned long long)self_id);
         return CLU_EINVAL;
     }
     if (conf->n % 2 == 0)
@@ -347,7 +353,7 @@ static int first_configuration(struct clu_node *n, struct raft_configuration *co
                  conf->n);
     return CLU_OK;
 bad:
-    snprintf(err, errcap, "cluster: initial_members: expected ID@HOST:PORT,... near \"%s\"", p);
+    snprintf(err, errcap, "cluster: members: expected ID@HOST:PORT,... near \"%s\"", p);
     return CLU_EINVAL;
 }
 

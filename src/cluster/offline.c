@@ -135,10 +135,13 @@ static int deliver(struct clu_log_info *info, uint64_t start, const struct raft_
     return CLU_OK;
 }
 
-/* Load the shadow dir with raft_uv and hand the entries to fn. */
-static int load_shadow(const char *raft_dir, const char *shadow, struct clu_log_info *info,
-                       clu_log_fn fn, void *ud, char *err, size_t errcap)
+/* Load dir (the shadow, or the real DATA/raft when recovering) with raft_uv
+ * and hand the entries to fn; then, when recover is not NULL, append it as
+ * the new configuration (libraft's raft_recover does the same). */
+static int load_dir(const char *raft_dir, const char *dir, struct clu_log_info *info, clu_log_fn fn,
+                    void *ud, const struct raft_configuration *recover, char *err, size_t errcap)
 {
+    const char *shadow = dir;
     uv_loop_t loop;
     struct raft_uv_transport transport;
     struct raft_io io;
@@ -191,6 +194,11 @@ static int load_shadow(const char *raft_dir, const char *shadow, struct clu_log_
         }
         rc = deliver(info, start, entries, n, fn, ud);
         free_loaded(snap, entries, n);
+        if (rc == CLU_OK && recover && (rv = io.recover(&io, recover))) {
+            snprintf(err, errcap, "raft log %s: cannot append the new configuration: %s", raft_dir,
+                     io.errmsg[0] ? io.errmsg : raft_strerror(rv));
+            rc = clu_from_raft(rv);
+        }
     }
     io.close(&io, io_closed);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -237,7 +245,42 @@ int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn,
     }
     int rc = make_shadow(raft_dir, shadow, &info->has_log, err, errcap);
     if (rc == CLU_OK && info->has_log)
-        rc = load_shadow(raft_dir, shadow, info, fn, ud, err, errcap);
+        rc = load_dir(raft_dir, shadow, info, fn, ud, NULL, err, errcap);
     remove_dir(shadow);
+    return rc;
+}
+
+int clu_recover(const char *data_dir, const char *members, const char *address, uint64_t *id, char *err,
+                size_t errcap)
+{
+    char raft_dir[CLU_PATH_MAX];
+    struct stat st;
+    if (!data_dir || clu_path(raft_dir, sizeof raft_dir, data_dir, "raft", NULL) ||
+        stat(raft_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errcap, "%s holds no Raft log (no raft/ directory)", data_dir ? data_dir : "");
+        return CLU_ENOTFOUND;
+    }
+    int rc = clu_identity(data_dir, raft_dir, id, err, errcap);
+    if (rc)
+        return rc;
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    char self[128];
+    if (!members) {
+        snprintf(self, sizeof self, "%016llx@%s", (unsigned long long)*id, address ? address : "");
+        members = self;
+    }
+    rc = clu_parse_members(members, *id, &conf, err, errcap);
+    if (rc == CLU_OK) {
+        struct clu_log_info info;
+        memset(&info, 0, sizeof info);
+        rc = load_dir(raft_dir, raft_dir, &info, NULL, NULL, &conf, err, errcap);
+        if (rc == CLU_OK)
+            log_warn("cluster.recovered", "id=%016llx members=%s term=%llu last_index=%llu "
+                     "msg=\"new configuration forced\"",
+                     (unsigned long long)*id, members, (unsigned long long)info.term,
+                     (unsigned long long)info.last_index);
+    }
+    raft_configuration_close(&conf);
     return rc;
 }

@@ -42,6 +42,7 @@
 #define NODE_OF_TRANSPORT(t) \
     ((struct clu_node *)((char *)(t)-offsetof(struct clu_node, transport)))
 #define RPC_LINE_MAX 512
+#define RPC_REPLY_MAX 4096
 #define RPC_HANDSHAKE_PROTOCOL 1 /* libraft's uv_tcp handshake version */
 #define FETCH_CHUNK (256u * 1024u)
 #define SERVER_IO_TIMEOUT_MS 30000
@@ -65,7 +66,7 @@ struct clu_rpc_call {
     uint64_t id;
     enum clu_member_role role;
     char line[RPC_LINE_MAX];
-    char reply[RPC_LINE_MAX];
+    char reply[RPC_REPLY_MAX]; /* MEMBERS: a line per member */
 };
 
 /* ---- roles ---------------------------------------------------------------------- */
@@ -191,7 +192,7 @@ static void slot_set(struct clu_node *n, int slot, int fd)
 }
 
 static int call_on(struct clu_node *n, int slot, const char *address, const char *request, char *reply,
-                   size_t cap, unsigned timeout_ms, char *err, size_t errcap)
+                   size_t cap, struct buf *more, unsigned timeout_ms, char *err, size_t errcap)
 {
     char target[256], line[RPC_LINE_MAX];
     util_strlcpy(target, address, sizeof target);
@@ -201,6 +202,16 @@ static int call_on(struct clu_node *n, int slot, const char *address, const char
             return CLU_EIO;
         slot_set(n, slot, fd);
         int rc = exchange(fd, request, line, sizeof line);
+        int ok = rc == 0 && strncmp(line, "OK", 2) == 0 && (line[2] == 0 || line[2] == ' ');
+        if (ok && more) {
+            char chunk[4096];
+            ssize_t r;
+            while ((r = recv(fd, chunk, sizeof chunk, 0)) > 0 || (r < 0 && errno == EINTR))
+                if (r > 0)
+                    buf_append(more, chunk, (size_t)r);
+            if (r < 0 || !buf_ok(more))
+                rc = -1;
+        }
         slot_set(n, slot, -1);
         close(fd);
         if (rc != 0) {
@@ -208,7 +219,7 @@ static int call_on(struct clu_node *n, int slot, const char *address, const char
                      timeout_ms);
             return CLU_EIO;
         }
-        if (strncmp(line, "OK", 2) == 0 && (line[2] == 0 || line[2] == ' ')) {
+        if (ok) {
             if (reply && cap)
                 util_strlcpy(reply, line[2] ? line + 3 : "", cap);
             return CLU_OK;
@@ -232,13 +243,13 @@ static int call_on(struct clu_node *n, int slot, const char *address, const char
 }
 
 int clu_rpc_call(const char *address, const char *request, char *reply, size_t cap,
-                 unsigned timeout_ms, char *err, size_t errcap)
+                 struct buf *more, unsigned timeout_ms, char *err, size_t errcap)
 {
     if (!address || !request || strchr(request, '\n')) {
         snprintf(err, errcap, "invalid request");
         return CLU_EINVAL;
     }
-    return call_on(NULL, 0, address, request, reply, cap, timeout_ms ? timeout_ms : 10000, err,
+    return call_on(NULL, 0, address, request, reply, cap, more, timeout_ms ? timeout_ms : 10000, err,
                    errcap);
 }
 
@@ -356,6 +367,21 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
     c->id = k >= 2 ? strtoull(a1, &end, 16) : 0;
     int id_ok = k >= 2 && end && *end == 0 && c->id != 0 && c->id != CLU_RPC_ID;
     int rc;
+    if (strcmp(verb, "MEMBERS") == 0 && k == 1) {
+        uint64_t lid = 0;
+        char list[sizeof c->reply];
+        (void)clu_leader(n, &lid, NULL, 0);
+        int len = snprintf(list, sizeof list, "OK %u %016llx", n->raft.configuration.n,
+                           (unsigned long long)lid);
+        for (unsigned i = 0; i < n->raft.configuration.n && len > 0 && (size_t)len < sizeof list; i++) {
+            const struct raft_server *s = &n->raft.configuration.servers[i];
+            len += snprintf(list + len, sizeof list - (size_t)len, "\n%016llx %s %s",
+                            (unsigned long long)s->id, s->address,
+                            clu_member_role_name(clu_member_role_of(s->role)));
+        }
+        finish(n, c, "%s", list);
+        return;
+    }
     if (strcmp(verb, "JOIN") == 0) {
         if (k != 4 || !id_ok || clu_member_role_parse(a3, &c->role)) {
             finish(n, c, "ERR EINVAL usage: JOIN <id hex> <host:port> voter|standby|spare");
@@ -483,7 +509,7 @@ static int valid_snapshot_name(const char *s)
 static void reply_line(int fd, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void reply_line(int fd, const char *fmt, ...)
 {
-    char line[RPC_LINE_MAX + 2];
+    char line[RPC_REPLY_MAX + 2];
     va_list ap;
     va_start(ap, fmt);
     int len = vsnprintf(line, sizeof line - 1, fmt, ap);
@@ -529,6 +555,21 @@ static void serve_fetch(struct clu_node *n, int fd, const char *name)
              (long long)st.st_size, (double)(util_now_ns() - t0) / 1e6);
 }
 
+static int integrator_rpc(struct clu_node *n, int fd, const char *line)
+{
+    struct buf b;
+    buf_init(&b);
+    int handled = n->cfg.rpc_fn(n->cfg.rpc_ud, line, &b);
+    if (handled) {
+        if (!buf_ok(&b))
+            reply_line(fd, "ERR ENOMEM out of memory");
+        else if (send_all(fd, b.data, b.len) == 0 && (b.len == 0 || b.data[b.len - 1] != '\n'))
+            (void)send_all(fd, "\n", 1);
+    }
+    buf_free(&b);
+    return handled;
+}
+
 static void *conn_main(void *arg)
 {
     struct clu_rpc_conn *k = arg;
@@ -543,6 +584,8 @@ static void *conn_main(void *arg)
                 reply_line(k->fd, "ERR EINVAL usage: FETCH <name>");
         } else if (strcmp(line, "ID") == 0) {
             reply_line(k->fd, "OK %016llx %s", (unsigned long long)n->id, n->address);
+        } else if (n->cfg.rpc_fn && integrator_rpc(n, k->fd, line)) {
+            /* answered */
         } else {
             struct clu_rpc_call *c = util_calloc(1, sizeof *c);
             if (!c) {
@@ -674,7 +717,7 @@ static void *joiner_main(void *arg)
     /* until this node holds the role it asks for: whoever added it */
     while (!closed(n) && n->self_role != 1 + clu_raft_role(n->join_role)) {
         /* a voter is promoted once it caught up: that can take a while */
-        int rc = call_on(n, 0, n->join_addr, req, reply, sizeof reply, 60000, err, sizeof err);
+        int rc = call_on(n, 0, n->join_addr, req, reply, sizeof reply, NULL, 60000, err, sizeof err);
         if (rc == CLU_OK) {
             log_info("cluster.joined", "id=%016llx via=%s role=%s msg=\"%s\"",
                      (unsigned long long)n->id, n->join_addr, clu_member_role_name(n->join_role),

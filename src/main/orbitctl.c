@@ -23,6 +23,9 @@ static void usage(FILE *f)
                "  orbitctl cluster remove --peer MEMBER ID       remove a member (not the leader: transfer first)\n"
                "  orbitctl cluster assign --peer MEMBER ID ROLE  change a member's role online\n"
                "  orbitctl cluster transfer --peer MEMBER [--to ID] hand leadership to another voter\n"
+               "  orbitctl cluster verify --peer MEMBER          compare every table's checksum across the members\n"
+               "  orbitctl cluster recover --data-dir DIR --address HOST:PEERPORT --force\n"
+               "                                                 quorum lost for good: make this STOPPED node the only voter\n"
                "    MEMBER: any member's peer address (HOST:PEERPORT); requests go on to the leader\n"
                "  orbitctl version                               print the version\n"
                "  orbitctl --help                                this help\n");
@@ -134,15 +137,72 @@ static int cmd_cluster_change(const char *sub, int argc, char **argv)
     return 0;
 }
 
+static int cmd_cluster_verify(int argc, char **argv)
+{
+    const char *peer = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--peer") == 0 && i + 1 < argc)
+            peer = argv[++i];
+        else {
+            fprintf(stderr, "orbitctl cluster verify: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!peer) {
+        fprintf(stderr, "orbitctl cluster verify: usage: orbitctl cluster verify --peer MEMBER\n");
+        return 2;
+    }
+    char err[768];
+    int rc = adm_cluster_verify(peer, stdout, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "orbitctl cluster verify: %s\n", err);
+    return rc ? 1 : 0;
+}
+
+static int cmd_cluster_recover(int argc, char **argv)
+{
+    const char *dir = NULL, *address = NULL, *members = NULL;
+    int force = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--address") == 0 && i + 1 < argc)
+            address = argv[++i];
+        else if (strcmp(argv[i], "--members") == 0 && i + 1 < argc)
+            members = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else {
+            fprintf(stderr, "orbitctl cluster recover: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!dir || !!address == !!members) {
+        fprintf(stderr, "orbitctl cluster recover: usage: orbitctl cluster recover --data-dir DIR "
+                "(--address HOST:PEERPORT | --members ID@HOST:PEERPORT,...) --force\n");
+        return 2;
+    }
+    char err[768], out[1024];
+    int rc = adm_cluster_recover(dir, address, members, force, out, sizeof out, err, sizeof err);
+    fprintf(stderr, "%s", out);
+    if (rc)
+        fprintf(stderr, "orbitctl cluster recover: %s\n", err);
+    return rc < 0 ? 2 : rc;
+}
+
 static int cmd_cluster(int argc, char **argv)
 {
     static const char *const subs[] = {"add", "remove", "assign", "transfer"};
     if (argc >= 1 && strcmp(argv[0], "status") == 0)
         return cmd_cluster_status(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "verify") == 0)
+        return cmd_cluster_verify(argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "recover") == 0)
+        return cmd_cluster_recover(argc - 1, argv + 1);
     for (size_t i = 0; argc >= 1 && i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(argv[0], subs[i]) == 0)
             return cmd_cluster_change(subs[i], argc - 1, argv + 1);
-    fprintf(stderr, "orbitctl cluster: unknown subcommand%s%s (status, add, remove, assign, transfer)\n",
+    fprintf(stderr, "orbitctl cluster: unknown subcommand%s%s (status, add, remove, assign, transfer, verify, recover)\n",
             argc ? " " : "", argc ? argv[0] : "");
     return 2;
 }

@@ -514,6 +514,36 @@ static void timer_cb(uv_timer_t *t)
     }
 }
 
+/* Peer-port requests served here, on the request's own thread (rpc.c).
+ * CHECKSUM: the applied LSN and the logical checksum of every user table,
+ * read in one transaction on a connection of its own (orbitctl cluster
+ * verify compares them across members). */
+static int rpc_request(void *ud, const char *line, struct buf *reply)
+{
+    struct rpl *r = ud;
+    if (strcmp(line, "CHECKSUM") != 0)
+        return 0;
+    sqlite3 *db = NULL;
+    char err[256] = "";
+    uint64_t lsn = 0;
+    struct txl_checksum cs;
+    memset(&cs, 0, sizeof cs);
+    if (sql_db_open(r->db_path, &r->fn, &db, err, sizeof err) || exec1(db, "BEGIN", err, sizeof err) ||
+        read_lsn(db, &lsn, err, sizeof err) || txl_checksum(db, &cs, err, sizeof err)) {
+        buf_printf(reply, "ERR EIO checksum: %s\n", err);
+    } else {
+        buf_printf(reply, "OK %llu %s %s %zu\n", (unsigned long long)lsn, cs.hex, cs.schema_hex,
+                   cs.ntables);
+        for (size_t i = 0; i < cs.ntables; i++) /* the name last: it may hold spaces */
+            buf_printf(reply, "%s %llu %s\n", cs.tables[i].hex, (unsigned long long)cs.tables[i].rows,
+                       cs.tables[i].name);
+    }
+    txl_checksum_free(&cs);
+    if (db)
+        sqlite3_close(db); /* ends the read transaction */
+    return 1;
+}
+
 int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, size_t errcap)
 {
     r->loop = loop;
@@ -526,6 +556,8 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     if (clu_member_role_parse(r->join_role, &cc.join_role))
         cc.join_role = CLU_MEMBER_VOTER;
     cc.initial_members = r->members;
+    cc.rpc_fn = rpc_request;
+    cc.rpc_ud = r;
     if (r->cfg.election_timeout_ms)
         cc.election_timeout_ms = r->cfg.election_timeout_ms;
     if (r->cfg.snapshot_threshold)

@@ -80,12 +80,19 @@ def node_id(n):
     return status(n)["id"]
 
 
+def first_node(orbit_factory, args=(), sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",)):
+    """A fresh node that bootstraps the cluster, with table t."""
+    a = orbit_factory(args=list(args), timeout=20)
+    c = a.connect()
+    for q in sql:
+        c.cursor().execute(q)
+    c.close()
+    return a
+
+
 @pytest.mark.timeout(180)
 def test_join_assign_transfer_remove(orbit_factory):
-    a = orbit_factory(timeout=20)
-    c0 = a.connect()
-    c0.cursor().execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
-    c0.close()
+    a = first_node(orbit_factory)
     insert(a, range(1, 21))
 
     # b joins through the leader, c through b (a follower: redirected)
@@ -164,10 +171,7 @@ def test_join_assign_transfer_remove(orbit_factory):
 
 @pytest.mark.timeout(120)
 def test_far_behind_node_gets_a_snapshot(orbit_factory):
-    a = orbit_factory(args=["--snapshot-threshold", "40"], timeout=20)
-    c0 = a.connect()
-    c0.cursor().execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
-    c0.close()
+    a = first_node(orbit_factory, args=["--snapshot-threshold", "40"])
     insert(a, range(1, 301), size=2000)
     snaps = wait_for("a snapshot on a", lambda: [f for f in os.listdir(os.path.join(a.data_dir, "snapshots"))
                                                  if f.startswith("snap-") and f.endswith(".db")])
@@ -185,3 +189,64 @@ def test_far_behind_node_gets_a_snapshot(orbit_factory):
     b.stop()
     b.start(20)
     wait_rows([a, b], expect(range(1, 311), 2000))
+
+
+@pytest.mark.timeout(120)
+def test_verify_finds_divergence(orbit_factory):
+    import sqlite3
+    a = first_node(orbit_factory, sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",
+                                       "CREATE TABLE u (k text PRIMARY KEY, n integer) WITHOUT ROWID"))
+    insert(a, range(1, 31))
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    c = orbit_factory(args=["--join", peer(a), "--join-role", "standby"], timeout=20)
+    wait_rows([a, b, c], expect(range(1, 31)))
+    p = ctl("cluster", "verify", "--peer", peer(b))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok: 3 members agree" in p.stdout, p.stdout
+    # change one row behind the cluster's back on the standby
+    db = sqlite3.connect(os.path.join(c.data_dir, "orbit.db"), timeout=10)
+    db.execute("UPDATE t SET v = 'tampered' WHERE id = 7")
+    db.commit()
+    db.close()
+    p = ctl("cluster", "verify", "--peer", peer(a))
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "DIVERGENCE: table t" in p.stdout and node_id(c) in p.stdout, p.stdout
+    assert "table u" not in p.stdout
+    p = ctl("cluster", "verify", "--peer", "127.0.0.1:1")
+    assert p.returncode == 1 and "cannot connect" in p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_recover_after_quorum_loss(orbit_factory):
+    a = first_node(orbit_factory)
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    c = orbit_factory(args=["--join", peer(a)], timeout=20)
+    ia = node_id(a)
+    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
+    insert(a, range(1, 51))
+    wait_rows([a, b, c], expect(range(1, 51)))
+
+    # a majority dies for good: a cannot lead alone and steps down
+    b.kill9()
+    c.kill9()
+    wait_for("a steps down", lambda: status(a)["state"] != "leader", timeout=10)
+    p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--address", peer(a), "--force")
+    assert p.returncode == 2 and "is running" in p.stderr, p.stderr
+    a.stop()
+
+    p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--address", peer(a))
+    assert p.returncode == 1 and "WARNING" in p.stderr and "Nothing was changed" in p.stderr, p.stderr
+    p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--members", "00000000000000aa@127.0.0.1:9", "--force")
+    assert p.returncode == 2 and "do not list this node" in p.stderr, p.stderr
+    p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--address", peer(a), "--force")
+    assert p.returncode == 0, p.stderr
+    assert "Done: %s" % ia in p.stderr
+
+    a.start(20)
+    wait_for("a leads alone", lambda: status(a)["state"] == "leader" and roles(a) == {ia: "voter"})
+    assert rows(a) == expect(range(1, 51))
+    wait_for("a takes writes", lambda: insert(a, [51]) is None)
+    assert rows(a) == expect(range(1, 52))
+    # the cluster grows again from the recovered node
+    d = orbit_factory(args=["--join", peer(a)], timeout=20)
+    wait_rows([a, d], expect(range(1, 52)))
