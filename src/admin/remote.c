@@ -82,13 +82,24 @@ int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, 
             json_string_value(json_object_get(j, "leader_address")));
     json_t *m = json_object_get(j, "members");
     size_t nvoters = 0;
-    fprintf(out, "\n%-16s  %-21s  %-7s  %s\n", "ID", "ADDRESS", "ROLE", "");
+    fprintf(out, "\n%-16s  %-21s  %-7s  %10s  %8s  %8s  %8s  %s\n", "ID", "ADDRESS", "ROLE", "MATCH",
+            "LAG", "LAG(s)", "CONTACT", "");
     for (size_t i = 0; i < json_array_size(m); i++) {
         json_t *e = json_array_get(m, i);
         const char *role = json_string_value(json_object_get(e, "role"));
+        char match[24] = "-", lag[24] = "-", lags[24] = "-", contact[24] = "-";
+        json_t *v;
+        if (json_is_integer(v = json_object_get(e, "match_index")))
+            snprintf(match, sizeof match, "%lld", (long long)json_integer_value(v));
+        if (json_is_integer(v = json_object_get(e, "lag_records")))
+            snprintf(lag, sizeof lag, "%lld", (long long)json_integer_value(v));
+        if (json_is_number(v = json_object_get(e, "lag_seconds")))
+            snprintf(lags, sizeof lags, "%.1f", json_number_value(v));
+        if (json_is_integer(v = json_object_get(e, "last_contact_ms")))
+            snprintf(contact, sizeof contact, "%lldms", (long long)json_integer_value(v));
         nvoters += role && strcmp(role, "voter") == 0;
-        fprintf(out, "%-16s  %-21s  %-7s  %s\n", json_string_value(json_object_get(e, "id")),
-                json_string_value(json_object_get(e, "address")), role ? role : "?",
+        fprintf(out, "%-16s  %-21s  %-7s  %10s  %8s  %8s  %8s  %s\n", json_string_value(json_object_get(e, "id")),
+                json_string_value(json_object_get(e, "address")), role ? role : "?", match, lag, lags, contact,
                 json_is_true(json_object_get(e, "leader")) ? "leader" : "");
     }
     if (nvoters && nvoters % 2 == 0)

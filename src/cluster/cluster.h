@@ -277,6 +277,13 @@ struct clu_member {
     uint64_t id;
     char address[64];
     enum clu_member_role role;
+    /* Replication, as the leader sees it (on other nodes: known for this
+     * node only; -1/0 for the rest). */
+    int64_t match_index;  /* highest entry known to be stored there; -1 unknown */
+    int64_t lag_records;  /* leader's last index - match_index; -1 unknown */
+    double lag_seconds;   /* how long it has been behind the commit index; -1 unknown */
+    int64_t contact_ms;   /* since the leader last heard from it (resolution: one
+                             election timeout); 0 for this node, -1 unknown */
 };
 /* Fills up to cap members of the current configuration; returns the count. */
 int clu_members(struct clu_node *n, struct clu_member *out, int cap);

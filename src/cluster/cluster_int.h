@@ -206,7 +206,13 @@ struct clu_node {
     enum clu_member_role join_role;
     pthread_t joiner, fetcher;
     int joiner_on, fetcher_on;
-    _Atomic int self_role; /* 1 + this node's role in its configuration, 0 if absent */
+    _Atomic int self_role;
+    /* leader: per member, when it was last heard from and since when it is
+     * behind the commit index (clu_check_role keeps it up to date) */
+    struct clu_track {
+        uint64_t id, contact_ns, behind_ns;
+    } track[16];
+    int ntrack; /* 1 + this node's role in its configuration, 0 if absent */
 };
 
 /* submit.c */

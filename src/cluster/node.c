@@ -91,6 +91,42 @@ static void notify(struct clu_node *n, enum clu_role role, uint64_t term)
         n->ops->role_changed(n->ud, role, term);
 }
 
+static struct clu_track *track_of(struct clu_node *n, uint64_t id)
+{
+    for (int i = 0; i < n->ntrack; i++)
+        if (n->track[i].id == id)
+            return &n->track[i];
+    return NULL;
+}
+
+/* Leader: when each member was last heard from, since when it is behind. */
+static void track_members(struct clu_node *n)
+{
+    if (raft_state(&n->raft) != RAFT_LEADER || !n->raft.leader_state.progress) {
+        n->ntrack = 0;
+        return;
+    }
+    uint64_t now = util_now_ns();
+    struct clu_track next[16];
+    int k = 0;
+    for (unsigned i = 0; i < n->raft.configuration.n && k < 16; i++) {
+        const struct raft_server *s = &n->raft.configuration.servers[i];
+        const struct raft_progress *p = &n->raft.leader_state.progress[i];
+        struct clu_track *old = track_of(n, s->id), t = {.id = s->id, .contact_ns = now};
+        if (old)
+            t = *old;
+        if (p->recent_recv || s->id == n->id)
+            t.contact_ns = now;
+        if (s->id == n->id || p->match_index >= n->raft.commit_index)
+            t.behind_ns = 0;
+        else if (!t.behind_ns)
+            t.behind_ns = now;
+        next[k++] = t;
+    }
+    memcpy(n->track, next, sizeof next[0] * (size_t)k);
+    n->ntrack = k;
+}
+
 void clu_check_role(struct clu_node *n)
 {
     if (n->state != NODE_STARTED)
@@ -100,6 +136,7 @@ void clu_check_role(struct clu_node *n)
         if (n->raft.configuration.servers[i].id == n->id)
             self_role = 1 + n->raft.configuration.servers[i].role;
     n->self_role = self_role;
+    track_members(n);
     uint64_t term = n->raft.current_term;
     if (raft_state(&n->raft) == RAFT_LEADER && n->ready_seen_term == term)
         n->ready_term = term;
@@ -343,7 +380,7 @@ int clu_parse_members(const char *list, uint64_t self_id, struct raft_configurat
             p++;
     }
     if (!self) {
-        snprintf(err, errcap, "cluster: the members do not list this node (id %016llx)",
+        snprintf(err, errcap, "cluster: the member list does not list this node (id %016llx)",
                  (unsigned long long)self_id);
         return CLU_EINVAL;
     }
@@ -570,6 +607,22 @@ int clu_members(struct clu_node *n, struct clu_member *out, int cap)
         out[k].id = s->id;
         util_strlcpy(out[k].address, s->address ? s->address : "", sizeof out[k].address);
         out[k].role = clu_member_role_of(s->role);
+        out[k].match_index = out[k].lag_records = out[k].contact_ms = -1;
+        out[k].lag_seconds = -1;
+        const struct clu_track *t = track_of(n, s->id);
+        if (s->id == n->id) {
+            out[k].match_index = (int64_t)raft_last_index(&n->raft);
+            out[k].contact_ms = 0;
+            out[k].lag_records = (int64_t)(n->raft.commit_index - raft_last_applied(&n->raft));
+            out[k].lag_seconds = out[k].lag_records ? -1 : 0;
+        } else if (t && raft_state(&n->raft) == RAFT_LEADER && n->raft.leader_state.progress) {
+            uint64_t now = util_now_ns(), last = raft_last_index(&n->raft);
+            uint64_t match = n->raft.leader_state.progress[i].match_index;
+            out[k].match_index = (int64_t)match;
+            out[k].lag_records = (int64_t)(last > match ? last - match : 0);
+            out[k].lag_seconds = t->behind_ns ? (double)(now - t->behind_ns) / 1e9 : 0;
+            out[k].contact_ms = (int64_t)((now - t->contact_ns) / 1000000);
+        }
     }
     return k;
 }

@@ -191,9 +191,15 @@ static void status(struct http_conn *c)
     for (int i = 0; i < st.nmembers; i++) {
         char mid[17];
         snprintf(mid, sizeof mid, "%016llx", (unsigned long long)st.members[i].id);
-        json_array_append_new(members, json_pack("{s:s, s:s, s:s, s:b}", "id", mid, "address", st.members[i].address,
-                                                 "role", st.members[i].role, "leader",
-                                                 st.members[i].id == st.leader_id));
+        const struct rpl_member *m = &st.members[i];
+        json_t *e = json_pack("{s:s, s:s, s:s, s:b}", "id", mid, "address", m->address, "role", m->role, "leader",
+                              m->id == st.leader_id);
+        /* replication as this node sees it; null when it cannot know */
+        json_object_set_new(e, "match_index", m->match_index >= 0 ? json_integer(m->match_index) : json_null());
+        json_object_set_new(e, "lag_records", m->lag_records >= 0 ? json_integer(m->lag_records) : json_null());
+        json_object_set_new(e, "lag_seconds", m->lag_seconds >= 0 ? json_real(m->lag_seconds) : json_null());
+        json_object_set_new(e, "last_contact_ms", m->contact_ms >= 0 ? json_integer(m->contact_ms) : json_null());
+        json_array_append_new(members, e);
     }
     json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:s, s:i}", "id", id,
                           "address", st.address, "state", st.state, "term", (json_int_t)st.term, "commit_index",

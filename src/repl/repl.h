@@ -114,6 +114,8 @@ struct rpl_member {
     uint64_t id;
     char address[64];
     const char *role; /* "voter", "standby", "spare" */
+    int64_t match_index, lag_records, contact_ms; /* -1 unknown (see clu_member) */
+    double lag_seconds;
 };
 struct rpl_status {
     uint64_t id;

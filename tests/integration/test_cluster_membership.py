@@ -108,8 +108,17 @@ def test_join_assign_transfer_remove(orbit_factory):
     st = status(c)
     assert st["state"] == "follower" and st["leader_id"] == ia
 
+    # the leader's view of replication: caught up, heard from recently
+    def view(n, who):
+        return next(m for m in status(n)["members"] if m["id"] == who)
+    wait_for("followers caught up", lambda: all(view(a, x)["lag_records"] == 0 and view(a, x)["lag_seconds"] == 0
+                                                 and view(a, x)["last_contact_ms"] < 2000 for x in (ib, ic)))
+    assert view(b, ic)["last_contact_ms"] is None   # a follower cannot know
     # a restarted member ignores --join (its id and log say who it is)
     c.stop()
+    wait_for("the leader misses c", lambda: view(a, ic)["last_contact_ms"] > 1500)
+    p = ctl("cluster", "status", "--http", "127.0.0.1:%d" % a.http_port)
+    assert p.returncode == 0 and "CONTACT" in p.stdout, p.stdout + p.stderr
     c.args = ["--join", "127.0.0.1:1"]
     c.start(20)
     assert "already a member: --join ignored" in c.log()
@@ -237,7 +246,7 @@ def test_recover_after_quorum_loss(orbit_factory):
     p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--address", peer(a))
     assert p.returncode == 1 and "WARNING" in p.stderr and "Nothing was changed" in p.stderr, p.stderr
     p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--members", "00000000000000aa@127.0.0.1:9", "--force")
-    assert p.returncode == 2 and "do not list this node" in p.stderr, p.stderr
+    assert p.returncode == 2 and "does not list this node" in p.stderr, p.stderr
     p = ctl("cluster", "recover", "--data-dir", a.data_dir, "--address", peer(a), "--force")
     assert p.returncode == 0, p.stderr
     assert "Done: %s" % ia in p.stderr
