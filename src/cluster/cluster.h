@@ -165,6 +165,10 @@ struct clu_config {
                                              instead of being deleted by libraft */
     clu_rpc_fn rpc_fn;                    /* NULL: none */
     void *rpc_ud;
+    /* Optional, loop thread: a value the leader takes when it appends the
+     * barrier of a READINDEX request and returns with it (repl: its newest
+     * LSN); ud is rpc_ud. */
+    uint64_t (*read_mark)(void *ud);
 };
 void clu_config_init(struct clu_config *c);
 
@@ -249,6 +253,9 @@ int clu_member_role_parse(const char *s, enum clu_member_role *out); /* 0 ok */
  * (ask the leader). Requests:
  *   ID                         -> OK <id hex> <peer address>
  *   MEMBERS                    -> OK <n> <leader id>, then "<id> <address> <role>" lines
+ *   READINDEX                  -> OK <index> <mark> (leader: once a barrier appended
+ *                                 now is applied: a linearizable read may use
+ *                                 every entry up to index; mark: read_mark)
  *   JOIN <id> <address> <role> -> OK ...  (leader: add, then assign)
  *   REMOVE <id> | ASSIGN <id> <role> | TRANSFER <id|0>
  *   FETCH <snapshot file name> -> OK <size>\n then the file's bytes

@@ -323,6 +323,20 @@ static void change_done(void *data, int status)
     finish_status(c->n, c, status, c->line);
 }
 
+/* The barrier of a READINDEX is applied: everything committed before the
+ * request is in the leader's state (and its leadership was confirmed by a
+ * quorum, since the barrier committed). */
+static void read_index_done(void *data, int status)
+{
+    struct clu_rpc_call *c = data;
+    struct clu_node *n = c->n;
+    if (status == CLU_OK)
+        finish(n, c, "OK %llu %llu", (unsigned long long)raft_last_applied(&n->raft),
+               (unsigned long long)c->id);
+    else
+        finish_status(n, c, status, "READINDEX");
+}
+
 static void join_added(void *data, int status)
 {
     struct clu_rpc_call *c = data;
@@ -382,7 +396,12 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
         finish(n, c, "%s", list);
         return;
     }
-    if (strcmp(verb, "JOIN") == 0) {
+    if (strcmp(verb, "READINDEX") == 0 && k == 1) {
+        if (!leader_or_redirect(n, c))
+            return;
+        c->id = n->cfg.read_mark ? n->cfg.read_mark(n->cfg.rpc_ud) : 0;
+        rc = clu_barrier(n, read_index_done, c);
+    } else if (strcmp(verb, "JOIN") == 0) {
         if (k != 4 || !id_ok || clu_member_role_parse(a3, &c->role)) {
             finish(n, c, "ERR EINVAL usage: JOIN <id hex> <host:port> voter|standby|spare");
             return;

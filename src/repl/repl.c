@@ -18,6 +18,7 @@
 #define BACKUP_PAGES 1024      /* pages per sqlite3_backup_step */
 #define PAUSE_MAX_NS 2000000000ULL /* never hold writers back longer for a snapshot */
 #define TICK_MS 200
+#define READ_FENCE_TIMEOUT_MS 5000 /* a linearizable read gives up (40001) after this */
 #define MAX_RECORD (256u * 1024 * 1024) /* Raft's max_entry_size; checked before COMMIT */
 
 struct rpl {
@@ -504,7 +505,11 @@ static void timer_cb(uv_timer_t *t)
         resume_writers(r);
     }
     if (r->node) {
+        char addr[64] = "";
+        int known = clu_leader(r->node, NULL, addr, sizeof addr);
         pthread_mutex_lock(&r->mu);
+        if (known) /* the leader may become known after the role change */
+            util_strlcpy(r->leader_hint, addr, sizeof r->leader_hint);
         r->st.term = clu_term(r->node);
         r->st.commit_index = clu_commit_index(r->node);
         r->st.applied_index = clu_last_applied(r->node);
@@ -544,6 +549,14 @@ static int rpc_request(void *ud, const char *line, struct buf *reply)
     return 1;
 }
 
+/* READINDEX on the leader: the newest LSN committed here, speculative ones
+ * included; the barrier appended right after it commits only once they do. */
+static uint64_t read_mark(void *ud)
+{
+    struct rpl *r = ud;
+    return atomic_load(&r->frontier);
+}
+
 int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, size_t errcap)
 {
     r->loop = loop;
@@ -558,6 +571,7 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     cc.initial_members = r->members;
     cc.rpc_fn = rpc_request;
     cc.rpc_ud = r;
+    cc.read_mark = read_mark;
     if (r->cfg.election_timeout_ms)
         cc.election_timeout_ms = r->cfg.election_timeout_ms;
     if (r->cfg.snapshot_threshold)
@@ -849,18 +863,20 @@ void rpl_status_error(int st, char state[6], char *msg, size_t msgcap)
     }
 }
 
-void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
+/* Wait (off the run limit) until applied_lsn reaches want, the node stops
+ * or breaks, or deadline_ns passes (0: none). 0 when reached. */
+static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uint64_t deadline_ns)
 {
-    uint64_t want = atomic_load(&r->frontier);
     if (atomic_load(&r->applied_lsn) >= want)
-        return;
+        return 0;
     exe_block_begin(pool);
     pthread_mutex_lock(&r->mu);
     atomic_fetch_add(&r->visible_waiters, 1);
     /* a commit whose Raft entry failed never becomes applied: stop
      * waiting when the node stops or breaks (the reader's answer then
      * goes out; the node is going away or refusing writes anyway) */
-    while (atomic_load(&r->applied_lsn) < want && !atomic_load(&r->stopping) && !atomic_load(&r->broken)) {
+    while (atomic_load(&r->applied_lsn) < want && !atomic_load(&r->stopping) && !atomic_load(&r->broken) &&
+           (!deadline_ns || util_now_ns() < deadline_ns)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50000000;
@@ -873,6 +889,43 @@ void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
     atomic_fetch_sub(&r->visible_waiters, 1);
     pthread_mutex_unlock(&r->mu);
     exe_block_end(pool);
+    return atomic_load(&r->applied_lsn) >= want ? 0 : -1;
+}
+
+void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
+{
+    (void)wait_applied(r, pool, atomic_load(&r->frontier), 0);
+}
+
+int rpl_read_fence(struct rpl *r, struct exe_pool *pool, char *state, char *msg, size_t msgcap)
+{
+    char leader[128], reply[128], err[300];
+    pthread_mutex_lock(&r->mu);
+    util_strlcpy(leader, r->leader_hint, sizeof leader);
+    pthread_mutex_unlock(&r->mu);
+    uint64_t t0 = util_now_ns();
+    unsigned long long index = 0, mark = 0;
+    if (!leader[0]) {
+        memcpy(state, "40001", 6);
+        snprintf(msg, msgcap, "linearizable read: no leader is known to this node right now; retry");
+        return -1;
+    }
+    exe_block_begin(pool);
+    int rc = clu_rpc_call(leader, "READINDEX", reply, sizeof reply, NULL, READ_FENCE_TIMEOUT_MS, err, sizeof err);
+    exe_block_end(pool);
+    if (rc != CLU_OK || sscanf(reply, "%llu %llu", &index, &mark) != 2) {
+        memcpy(state, "40001", 6);
+        snprintf(msg, msgcap, "linearizable read: the leader could not confirm a read index: %s",
+                 rc != CLU_OK ? err : reply);
+        return -1;
+    }
+    if (wait_applied(r, pool, mark, t0 + READ_FENCE_TIMEOUT_MS * 1000000ull)) {
+        memcpy(state, "40001", 6);
+        snprintf(msg, msgcap, "linearizable read: this node did not reach LSN %llu (the leader's) within %d ms",
+                 mark, READ_FENCE_TIMEOUT_MS);
+        return -1;
+    }
+    return 0;
 }
 
 void rpl_get_stats(struct rpl *r, struct rpl_stats *out)

@@ -89,6 +89,12 @@ void rpl_status_error(int status, char state[6], char *msg, size_t msgcap);
  * worker waits until everything committed locally so far is durable:
  * returns at once when nothing is in flight. */
 void rpl_wait_visible(struct rpl *r, struct exe_pool *pool);
+/* Worker thread, orbit.read_consistency = linearizable: before a read, ask
+ * the leader for a read index (READINDEX over its peer port: a barrier it
+ * appends and applies, confirming its leadership with a quorum) and wait
+ * until this node has applied the LSN the leader had then. 0, or -1 with a
+ * SQLSTATE (40001: retry) and message. */
+int rpl_read_fence(struct rpl *r, struct exe_pool *pool, char *state, char *msg, size_t msgcap) MUSTCHECK;
 
 /* ---- observability --------------------------------------------------------- */
 struct rpl_stats {

@@ -106,6 +106,7 @@ int ses_txn_begin(struct session *s, int read_only)
         }
     }
     s->txn = 'T';
+    s->read_fenced = 0;
     const char *d = ses_get_var(s, "default_transaction_read_only");
     s->txn_read_only = read_only == 1 || (read_only == -1 && d && strcmp(d, "on") == 0);
     return 0;
@@ -354,10 +355,25 @@ int ses_stmt_end(struct session *s, int ok)
 }
 
 /* Does st need the write token? Returns 0 to go on, 1 to wait, -1 error. */
+/* orbit.read_consistency = linearizable: a statement outside a block, and
+ * the first of a block, wait for the leader's read index first. */
+static int read_fence(struct session *s)
+{
+    if (!s->read_linearizable || !s->srv->repl || (s->txn == 'T' && s->read_fenced))
+        return 0;
+    char state[6], msg[300];
+    if (rpl_read_fence(s->srv->repl, s->srv->pool, state, msg, sizeof msg)) {
+        ses_send_error(s, state, msg, NULL, "Retry, or use orbit.read_consistency = local.");
+        return -1;
+    }
+    s->read_fenced = s->txn == 'T';
+    return 0;
+}
+
 int ses_needs_write(struct session *s, sqlite3_stmt *st, int *unused)
 {
     if (sqlite3_stmt_readonly(st))
-        return 0;
+        return read_fence(s); /* writes go through the leader: linearizable anyway */
     if (s->task.flags & EXE_F_WAIT_ABORTED) {
         s->task.flags &= ~EXE_F_WAIT_ABORTED;
         int timeout = !s->cancel && s->deadline_ns && util_now_ns() >= s->deadline_ns;

@@ -48,6 +48,8 @@ struct session {
     uint8_t cleanup;     /* the job is the rollback-and-release at close */
     uint8_t superuser;
     uint8_t txn_read_only;
+    uint8_t read_linearizable; /* orbit.read_consistency = linearizable */
+    uint8_t read_fenced;       /* this transaction block passed its read fence */
     uint8_t implicit_txn; /* a multi-statement simple query's transaction */
     uint8_t registered;
     uint8_t auto_txn;     /* the transaction an autocommit write statement runs in */

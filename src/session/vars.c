@@ -249,6 +249,10 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
         old = map_del(&s->vars->m, key);
     }
     util_free(old);
+    if (d && (d->flags & V_CONSIST)) {
+        const char *nv = ses_get_var(s, key);
+        s->read_linearizable = nv && strcmp(nv, "linearizable") == 0;
+    }
     if (d && (d->flags & V_REPORT) && s->state == SES_READY) {
         const char *nv = ses_get_var(s, key);
         pgw_param_status(&s->out, d->name, nv ? nv : "");
@@ -275,6 +279,7 @@ void ses_vars_free(struct session *s)
     map_free(&s->vars->m);
     util_free(s->vars);
     s->vars = NULL;
+    s->read_linearizable = 0;
 }
 
 void ses_vars_end_txn(struct session *s)

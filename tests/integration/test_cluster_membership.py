@@ -259,3 +259,48 @@ def test_recover_after_quorum_loss(orbit_factory):
     # the cluster grows again from the recovered node
     d = orbit_factory(args=["--join", peer(a)], timeout=20)
     wait_rows([a, d], expect(range(1, 52)))
+
+
+@pytest.mark.timeout(120)
+def test_linearizable_reads_on_a_follower(orbit_factory):
+    a = first_node(orbit_factory)
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    c = orbit_factory(args=["--join", peer(a)], timeout=20)
+    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
+    w = a.connect()
+    r = b.connect()
+    cur = r.cursor()
+    with pytest.raises(psycopg2.Error) as e:
+        cur.execute("SET orbit.read_consistency = 'sometimes'")
+    assert e.value.pgcode == "22023"
+    cur.execute("SET orbit.read_consistency = linearizable")
+    cur.execute("SHOW orbit.read_consistency")
+    assert cur.fetchone()[0] == "linearizable"
+    # every write acknowledged by the leader is visible to the next read on the follower
+    for i in range(1, 201):
+        w.cursor().execute("INSERT INTO t VALUES (%s, 'x')", (i,))
+        cur.execute("SELECT count(*) FROM t WHERE id = %s", (i,))
+        assert cur.fetchone()[0] == 1, "read on the follower missed acknowledged write %d" % i
+    # inside a block the fence is taken once, at the first statement
+    cur.execute("BEGIN")
+    cur.execute("SELECT count(*) FROM t")
+    assert cur.fetchone()[0] == 200
+    cur.execute("COMMIT")
+    # the leader's own linearizable reads work too
+    lw = a.connect()
+    lw.cursor().execute("SET orbit.read_consistency = linearizable")
+    lc = lw.cursor()
+    lc.execute("SELECT count(*) FROM t")
+    assert lc.fetchone()[0] == 200
+    lw.close()
+    w.close()
+    # without a quorum there is no read index: 40001, while local reads still answer
+    a.kill9()
+    c.kill9()
+    with pytest.raises(psycopg2.Error) as e:
+        cur.execute("SELECT count(*) FROM t")
+    assert e.value.pgcode == "40001", e.value.pgerror
+    cur.execute("SET orbit.read_consistency = local")
+    cur.execute("SELECT count(*) FROM t")
+    assert cur.fetchone()[0] == 200
+    r.close()
