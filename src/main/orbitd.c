@@ -162,6 +162,7 @@ int main(int argc, char **argv)
         .peer = cfg.peer,
         .join = cfg.join,
         .join_role = cfg.join_role,
+        .sql_address = cfg.listen,
         .initial_members = cfg.initial_members,
         .election_timeout_ms = (unsigned)cfg.election_timeout_ms,
         .snapshot_threshold = (unsigned)cfg.snapshot_threshold,

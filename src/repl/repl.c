@@ -59,7 +59,10 @@ struct rpl {
     atomic_int nospace;
     atomic_int broken;
     atomic_int stopping;
-    char leader_hint[128];
+    char leader_hint[128];     /* the leader's peer address (under mu) */
+    char leader_sql_for[128];  /* leader_sql is that peer's SQL address */
+    char leader_sql[128];
+    char sql_address[128];     /* this node's, for SQLADDR */
     uint64_t pause_since_ns;   /* loop: writers held back for a snapshot */
     struct rpl_stats st;
     void (*stop_cb)(void *);
@@ -449,6 +452,7 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     util_strlcpy(r->peer, cfg->peer ? cfg->peer : "", sizeof r->peer);
     util_strlcpy(r->join, cfg->join ? cfg->join : "", sizeof r->join);
     util_strlcpy(r->join_role, cfg->join_role ? cfg->join_role : "voter", sizeof r->join_role);
+    util_strlcpy(r->sql_address, cfg->sql_address ? cfg->sql_address : "", sizeof r->sql_address);
     if (cfg->initial_members && *cfg->initial_members && !(r->members = util_strdup(cfg->initial_members))) {
         snprintf(err, errcap, "out of memory");
         util_free(r);
@@ -526,6 +530,10 @@ static void timer_cb(uv_timer_t *t)
 static int rpc_request(void *ud, const char *line, struct buf *reply)
 {
     struct rpl *r = ud;
+    if (strcmp(line, "SQLADDR") == 0) {
+        buf_printf(reply, "OK %s\n", r->sql_address[0] ? r->sql_address : "unknown");
+        return 1;
+    }
     if (strcmp(line, "CHECKSUM") != 0)
         return 0;
     sqlite3 *db = NULL;
@@ -661,6 +669,38 @@ int rpl_is_leader(struct rpl *r)
     return atomic_load(&r->role) == CLU_ROLE_LEADER;
 }
 
+/* "The leader is HOST:PORT ..." for 25006: the leader's SQL address, asked
+ * from its peer port once per leader (SQLADDR) and cached. */
+static void leader_hint(struct rpl *r, char *hint, size_t cap)
+{
+    char peer[128], sql[128] = "";
+    pthread_mutex_lock(&r->mu);
+    util_strlcpy(peer, r->leader_hint, sizeof peer);
+    if (peer[0] && strcmp(peer, r->leader_sql_for) == 0)
+        util_strlcpy(sql, r->leader_sql, sizeof sql);
+    pthread_mutex_unlock(&r->mu);
+    if (!peer[0]) {
+        snprintf(hint, cap, "No leader is known right now; retry.");
+        return;
+    }
+    if (!sql[0]) {
+        char err[200];
+        if (clu_rpc_call(peer, "SQLADDR", sql, sizeof sql, NULL, 1000, err, sizeof err) == CLU_OK) {
+            pthread_mutex_lock(&r->mu);
+            util_strlcpy(r->leader_sql_for, peer, sizeof r->leader_sql_for);
+            util_strlcpy(r->leader_sql, sql, sizeof r->leader_sql);
+            pthread_mutex_unlock(&r->mu);
+        } else {
+            sql[0] = 0;
+        }
+    }
+    if (sql[0])
+        snprintf(hint, cap, "The leader is %s (SQL); connect there, or use a multi-host connection string "
+                 "with target_session_attrs=read-write.", sql);
+    else
+        snprintf(hint, cap, "The leader's peer address is %s.", peer);
+}
+
 int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char *hint, size_t hintcap)
 {
     if (hint && hintcap)
@@ -679,12 +719,8 @@ int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char
     if (atomic_load(&r->role) != CLU_ROLE_LEADER || atomic_load(&r->stopping)) {
         memcpy(state, "25006", 6);
         snprintf(msg, msgcap, "cannot execute a write on a node that is not the leader");
-        if (hint && hintcap) {
-            pthread_mutex_lock(&r->mu);
-            if (r->leader_hint[0])
-                snprintf(hint, hintcap, "The leader's peer address is %s.", r->leader_hint);
-            pthread_mutex_unlock(&r->mu);
-        }
+        if (hint && hintcap)
+            leader_hint(r, hint, hintcap);
         return -1;
     }
     return 0;

@@ -27,6 +27,7 @@ struct rpl_config {
     const char *peer;          /* advertised HOST:PORT for Raft */
     const char *join;          /* NULL or "" = bootstrap a fresh data dir */
     const char *join_role;     /* voter (NULL), standby or spare */
+    const char *sql_address;   /* HOST:PORT clients use (the 25006 hint on followers) */
     const char *initial_members; /* NULL or "": this node alone */
     unsigned election_timeout_ms;
     unsigned snapshot_threshold;

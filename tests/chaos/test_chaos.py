@@ -467,3 +467,19 @@ def test_restart_all_nodes(cluster):
             n.wait_ready(30)
         return None
     scenario(cluster, "restart all nodes", fault)
+
+
+@pytest.mark.timeout(180)
+def test_rolling_restart(cluster):
+    """SIGTERM each node in turn, followers first, the leader last (it hands
+    leadership over before draining), each back before the next goes."""
+    def fault():
+        lead = cluster.leader()
+        order = [n for n in cluster.nodes if n is not lead] + [lead]
+        for n in order:
+            assert n.stop() == 0, "%s did not stop cleanly:\n%s" % (n, n.log()[-3000:])
+            n.start(30)
+            cluster.leader(30)
+            time.sleep(0.5)
+        return None
+    scenario(cluster, "rolling restart", fault, settle=0.5)

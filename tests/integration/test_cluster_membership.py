@@ -176,6 +176,8 @@ def test_join_assign_transfer_remove(orbit_factory):
     with pytest.raises(psycopg2.Error) as e:
         insert(d, [1000])
     assert e.value.pgcode == "25006"
+    # and names the leader's SQL address
+    assert "127.0.0.1:%d" % b.port in (e.value.diag.message_hint or ""), e.value.diag.message_hint
 
 
 @pytest.mark.timeout(120)
