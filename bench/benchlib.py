@@ -6,6 +6,7 @@ stopped through its PID (and dies with us via PR_SET_PDEATHSIG if we crash).
 """
 import ctypes
 import glob
+import json
 import math
 import os
 import pwd
@@ -198,20 +199,16 @@ class Workspace:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---------------------------------------------------------------- PostgreSQL
-    def start_postgres(self, port=None, max_connections=200, extra=()):
+    def start_postgres(self, port=None, max_connections=200, extra=(), name="pgdata"):
         port = port or free_port()
-        data = self.path("pgdata")
+        data = self.path(name)
         os.makedirs(data)
         self._chown(data)
-        sockdir = self.path("pgsock")
-        os.makedirs(sockdir)
-        self._chown(sockdir)
         pwfile = self.path("pgpass.txt")
         with open(pwfile, "w") as f:
             f.write(PASSWORD + "\n")
         os.chmod(pwfile, 0o600)
         self._chown(pwfile)
-        logpath = self.path("postgres.log")
         log("initdb PostgreSQL 15 in %s" % data)
         with open(self.path("initdb.log"), "wb") as lf:
             rc = subprocess.call([os.path.join(PG_BIN, "initdb"), "-D", data, "-U", "orbit",
@@ -219,6 +216,19 @@ class Workspace:
                                  stdout=lf, stderr=subprocess.STDOUT, preexec_fn=_demote(self.pw))
         if rc != 0:
             raise SystemExit("initdb failed:\n" + tail(self.path("initdb.log")))
+        p = self._launch_postgres(data, port, max_connections, extra,
+                                  "postgres.log" if name == "pgdata" else name + ".log")
+        c = rawpg.connect("127.0.0.1", port, "orbit", PASSWORD, "postgres")
+        c.query1("CREATE DATABASE orbit")
+        c.terminate()
+        return p
+
+    def _launch_postgres(self, data, port, max_connections, extra, logname):
+        sockdir = self.path("pgsock")
+        if not os.path.isdir(sockdir):
+            os.makedirs(sockdir)
+            self._chown(sockdir)
+        logpath = self.path(logname)
         cmd = [os.path.join(PG_BIN, "postgres"), "-D", data, "-k", sockdir, "-p", str(port),
                "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=%d" % max_connections,
                "-c", "password_encryption=scram-sha-256"] + list(extra)
@@ -231,11 +241,28 @@ class Workspace:
         p.data = data
         self.procs.append(p)
         wait_serving("127.0.0.1", port, proc, 60, "postgres", logpath, database="postgres")
-        c = rawpg.connect("127.0.0.1", port, "orbit", PASSWORD, "postgres")
-        c.query1("CREATE DATABASE orbit")
-        c.terminate()
-        log("postgres pid %d on 127.0.0.1:%d" % (proc.pid, port))
+        log("postgres pid %d on 127.0.0.1:%d (%s)" % (proc.pid, port, os.path.basename(data)))
         return p
+
+    def start_postgres_standby(self, primary, name, max_connections=200, extra=()):
+        """A streaming hot standby of primary (pg_basebackup -R), started.
+        The primary needs wal_level=replica (the default) and max_wal_senders;
+        initdb's pg_hba.conf already allows replication from 127.0.0.1."""
+        port = free_port()
+        data = self.path(name)
+        os.makedirs(data, mode=0o700)
+        self._chown(data)
+        conninfo = "host=127.0.0.1 port=%d user=orbit password=%s application_name=%s" % (
+            primary.port, PASSWORD, name)
+        log("pg_basebackup of 127.0.0.1:%d into %s" % (primary.port, data))
+        with open(self.path(name + "-basebackup.log"), "wb") as lf:
+            rc = subprocess.call([os.path.join(PG_BIN, "pg_basebackup"), "-d", conninfo, "-D", data, "-R",
+                                  "-X", "stream", "-c", "fast"],
+                                 stdout=lf, stderr=subprocess.STDOUT, preexec_fn=_demote(self.pw))
+        if rc != 0:
+            raise SystemExit("pg_basebackup failed:\n" + tail(self.path(name + "-basebackup.log")))
+        return self._launch_postgres(data, port, max_connections, ["-c", "hot_standby=on"] + list(extra),
+                                     name + ".log")
 
     # ---------------------------------------------------------------- orbitd
     def start_orbitd(self, port=None, args=(), http_port=None, name="orbitdata", peer_port=None):
@@ -463,6 +490,15 @@ def percentile(sorted_vals, q):
 
 
 # ---------------------------------------------------------------- Prometheus metrics
+def http_json(port, path, host="127.0.0.1", timeout=2):
+    """GET a JSON endpoint of orbitd's HTTP port (/status); None if unreadable."""
+    try:
+        with urllib.request.urlopen("http://%s:%d%s" % (host, port, path), timeout=timeout) as r:
+            return json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+
+
 def scrape_metrics(port, host="127.0.0.1", timeout=5):
     """GET /metrics; {sample name: value}, samples that differ only by labels
     summed. None if the endpoint cannot be read."""

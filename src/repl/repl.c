@@ -35,7 +35,8 @@ struct rpl {
     uv_loop_t *loop;
     struct exe_pool *pool;
     struct clu_node *node;
-    sqlite3 *adb;              /* loop: applies records, restores snapshots */
+    sqlite3 *adb;              /* the applier thread applies records with it;
+                                  the loop restores snapshots (applier idle) */
     struct txl_applier *ap;
     sqlite3 *sdb;              /* snapshot reader (one snapshot at a time) */
     struct sql_fnctx fn;
@@ -46,6 +47,19 @@ struct rpl {
     /* Worker side, under the write token: the LSN the next record gets
      * is last_lsn + 1. */
     uint64_t last_lsn;
+
+    /* Records from other nodes are applied on the applier thread, never on
+     * the loop (a 1M-row record would stall heartbeats for seconds and
+     * cost the leadership): fsm_apply queues them. Under aq_mu. */
+    pthread_t applier;
+    int applier_on;
+    pthread_mutex_t aq_mu;
+    pthread_cond_t aq_cv;      /* work queued, or stop */
+    pthread_cond_t aq_idle_cv; /* the queue is empty and nothing is being applied */
+    struct apply_item *aq_head, *aq_tail;
+    int aq_busy, aq_stop;
+    atomic_int backlog;        /* queued + being applied */
+    atomic_ullong queued_lsn;  /* newest LSN handed to the FSM, applied or queued */
 
     pthread_mutex_t mu;        /* waits, stats, hint */
     pthread_cond_t applied_cv; /* rpl_wait_visible */
@@ -240,6 +254,147 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
     return rc;
 }
 
+/* ---- the applier thread ---- */
+
+/* Waits on cv for at most 50 ms (the caller re-checks its condition). */
+static void wait_50ms(pthread_cond_t *cv, pthread_mutex_t *mu)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+struct apply_item {
+    struct apply_item *next;
+    uint64_t index;
+    size_t len;
+    unsigned char data[];
+};
+
+static void wake_visible(struct rpl *r)
+{
+    if (atomic_load(&r->visible_waiters)) {
+        pthread_mutex_lock(&r->mu);
+        pthread_cond_broadcast(&r->applied_cv);
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+/* Apply one record from another node (applier thread). A record that does
+ * not decode or apply means this replica cannot follow the log any more:
+ * the node stops (the restart rebuilds it from a snapshot and the log). */
+static void apply_one(struct rpl *r, const struct apply_item *it)
+{
+    struct txl_record rec;
+    char err[300];
+    txl_record_init(&rec);
+    int rc = txl_decode(it->data, it->len, &rec, err, sizeof err);
+    if (rc == 0) {
+        rc = txl_applier_apply(r->ap, &rec, err, sizeof err);
+        if (rc < 0)
+            log_error("repl.apply_failed", "index=%llu lsn=%llu msg=\"%s\"", (unsigned long long)it->index,
+                      (unsigned long long)rec.lsn, err);
+    } else {
+        log_error("repl.apply_failed", "index=%llu msg=\"%s\"", (unsigned long long)it->index, err);
+        rc = -1;
+    }
+    if (rc < 0) {
+        log_error("repl.stopped", "msg=\"this node cannot apply the cluster's log; exiting so that the "
+                  "restart rebuilds its database from a snapshot and the log\"");
+        _exit(4);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&r->mu);
+        if (rec.lsn > r->last_lsn)
+            r->last_lsn = rec.lsn;
+        r->st.records_applied++;
+        uint64_t n = r->st.records_applied;
+        pthread_mutex_unlock(&r->mu);
+        atomic_store(&r->applied_lsn, rec.lsn);
+        atomic_store(&r->frontier, rec.lsn);
+        if (n % 10000 == 0)
+            log_info("repl.replay", "index=%llu lsn=%llu applied=%llu", (unsigned long long)it->index,
+                     (unsigned long long)rec.lsn, (unsigned long long)n);
+        wake_visible(r);
+    }
+    txl_record_free(&rec);
+}
+
+static void *applier_main(void *arg)
+{
+    struct rpl *r = arg;
+    pthread_mutex_lock(&r->aq_mu);
+    for (;;) {
+        while (!r->aq_head && !r->aq_stop)
+            pthread_cond_wait(&r->aq_cv, &r->aq_mu);
+        if (r->aq_stop)
+            break; /* what is queued is in the Raft log: the restart replays it */
+        struct apply_item *it = r->aq_head;
+        r->aq_head = it->next;
+        if (!r->aq_head)
+            r->aq_tail = NULL;
+        r->aq_busy = 1;
+        pthread_mutex_unlock(&r->aq_mu);
+        apply_one(r, it);
+        util_free(it);
+        pthread_mutex_lock(&r->aq_mu);
+        r->aq_busy = 0;
+        atomic_fetch_sub(&r->backlog, 1);
+        if (!r->aq_head)
+            pthread_cond_broadcast(&r->aq_idle_cv);
+    }
+    pthread_mutex_unlock(&r->aq_mu);
+    return NULL;
+}
+
+/* Wait until the applier has applied everything queued (deadline_ns 0:
+ * none). 0 drained, -1 timed out. */
+static int wait_drained(struct rpl *r, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&r->aq_mu);
+    while ((r->aq_head || r->aq_busy) && (!deadline_ns || util_now_ns() < deadline_ns)) {
+        wait_50ms(&r->aq_idle_cv, &r->aq_mu);
+    }
+    int drained = !r->aq_head && !r->aq_busy;
+    pthread_mutex_unlock(&r->aq_mu);
+    return drained ? 0 : -1;
+}
+
+/* Drop what is queued (a snapshot replaces it) and wait for the record being
+ * applied: afterwards the loop may use adb. */
+static void discard_queue(struct rpl *r)
+{
+    pthread_mutex_lock(&r->aq_mu);
+    while (r->aq_head) {
+        struct apply_item *it = r->aq_head;
+        r->aq_head = it->next;
+        util_free(it);
+        atomic_fetch_sub(&r->backlog, 1);
+    }
+    r->aq_tail = NULL;
+    while (r->aq_busy)
+        pthread_cond_wait(&r->aq_idle_cv, &r->aq_mu);
+    pthread_mutex_unlock(&r->aq_mu);
+}
+
+static void stop_applier(struct rpl *r)
+{
+    if (!r->applier_on)
+        return;
+    pthread_mutex_lock(&r->aq_mu);
+    r->aq_stop = 1;
+    pthread_cond_broadcast(&r->aq_cv);
+    pthread_mutex_unlock(&r->aq_mu);
+    pthread_join(r->applier, NULL);
+    r->applier_on = 0;
+    discard_queue(r);
+}
+
 /* ---- FSM ---- */
 
 static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void *local)
@@ -249,38 +404,36 @@ static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void
         struct rpl_wait *w = local;
         atomic_store(&r->applied_lsn, w->lsn);
         atomic_fetch_sub(&r->inflight, 1);
-        if (atomic_load(&r->visible_waiters)) {
-            pthread_mutex_lock(&r->mu);
-            pthread_cond_broadcast(&r->applied_cv);
-            pthread_mutex_unlock(&r->mu);
-        }
+        wake_visible(r);
         return 0;
     }
-    struct txl_record rec;
-    char err[300];
-    txl_record_init(&rec);
-    if (txl_decode(buf, len, &rec, err, sizeof err)) {
-        log_error("repl.apply_failed", "index=%llu msg=\"%s\"", (unsigned long long)index, err);
+    /* from another node (or replayed): queue it for the applier thread */
+    uint64_t lsn = 0;
+    if (txl_peek_lsn(buf, len, &lsn)) {
+        log_error("repl.apply_failed", "index=%llu msg=\"not a txlog record\"", (unsigned long long)index);
         return -1;
     }
-    int rc = txl_applier_apply(r->ap, &rec, err, sizeof err);
-    if (rc < 0) {
-        log_error("repl.apply_failed", "index=%llu lsn=%llu msg=\"%s\"", (unsigned long long)index,
-                  (unsigned long long)rec.lsn, err);
-        txl_record_free(&rec);
+    struct apply_item *it = util_malloc(sizeof *it + len);
+    if (!it) {
+        log_error("repl.apply_failed", "index=%llu msg=\"out of memory queueing %zu bytes\"",
+                  (unsigned long long)index, len);
         return -1;
     }
-    if (rc == 0) {
-        atomic_store(&r->applied_lsn, rec.lsn);
-        atomic_store(&r->frontier, rec.lsn);
-        r->st.records_applied++;
-        if (rec.lsn > r->last_lsn)
-            r->last_lsn = rec.lsn;
-        if (r->st.records_applied % 10000 == 0)
-            log_info("repl.replay", "index=%llu lsn=%llu applied=%llu", (unsigned long long)index,
-                     (unsigned long long)rec.lsn, (unsigned long long)r->st.records_applied);
-    }
-    txl_record_free(&rec);
+    it->next = NULL;
+    it->index = index;
+    it->len = len;
+    memcpy(it->data, buf, len);
+    pthread_mutex_lock(&r->aq_mu);
+    if (r->aq_tail)
+        r->aq_tail->next = it;
+    else
+        r->aq_head = it;
+    r->aq_tail = it;
+    atomic_fetch_add(&r->backlog, 1);
+    if (lsn > atomic_load(&r->queued_lsn))
+        atomic_store(&r->queued_lsn, lsn);
+    pthread_cond_signal(&r->aq_cv);
+    pthread_mutex_unlock(&r->aq_mu);
     return 0;
 }
 
@@ -308,6 +461,8 @@ static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *l
 {
     struct rpl *r = ud;
     char err[300];
+    if (atomic_load(&r->backlog) > 0)
+        return CLU_EBUSY; /* the database is behind index until the applier catches up */
     if (atomic_load(&r->inflight) > 0) {
         if (r->pool)
             pause_writers(r);
@@ -372,7 +527,9 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
 {
     struct rpl *r = ud;
     char err[300];
+    discard_queue(r); /* older than the snapshot; and adb is the loop's now */
     uint64_t have = atomic_load(&r->applied_lsn);
+    atomic_store(&r->queued_lsn, have > d->lsn ? have : d->lsn);
     if (have >= d->lsn) {
         log_info("repl.restore_skipped", "db_lsn=%llu snapshot_lsn=%llu", (unsigned long long)have,
                  (unsigned long long)d->lsn);
@@ -462,6 +619,9 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     snprintf(r->base_path, sizeof r->base_path, "%s/base.db", r->data_dir);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->applied_cv, NULL);
+    pthread_mutex_init(&r->aq_mu, NULL);
+    pthread_cond_init(&r->aq_cv, NULL);
+    pthread_cond_init(&r->aq_idle_cv, NULL);
     r->fn.internal = 1;
     if (make_base(r, err, errcap) || repair_if_ahead(r, err, errcap) ||
         sql_db_open(r->db_path, &r->fn, &r->adb, err, errcap) || sql_db_open(r->db_path, &r->fn, &r->sdb, err, errcap))
@@ -475,7 +635,13 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
         goto fail;
     atomic_store(&r->applied_lsn, lsn);
     atomic_store(&r->frontier, lsn);
+    atomic_store(&r->queued_lsn, lsn);
     r->last_lsn = lsn;
+    if (pthread_create(&r->applier, NULL, applier_main, r)) {
+        snprintf(err, errcap, "cannot start the applier thread");
+        goto fail;
+    }
+    r->applier_on = 1;
     *out = r;
     return 0;
 fail:
@@ -562,7 +728,8 @@ static int rpc_request(void *ud, const char *line, struct buf *reply)
 static uint64_t read_mark(void *ud)
 {
     struct rpl *r = ud;
-    return atomic_load(&r->frontier);
+    uint64_t f = atomic_load(&r->frontier), q = atomic_load(&r->queued_lsn);
+    return f > q ? f : q; /* a new leader may still be applying what it was sent */
 }
 
 int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, size_t errcap)
@@ -599,7 +766,8 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     uint64_t t0 = util_now_ns();
     if (clu_node_start(r->node, err, errcap))
         return -1;
-    log_info("repl.started", "id=%016llx lsn=%llu replayed=%llu ms=%llu", (unsigned long long)r->node_id,
+    (void)wait_drained(r, 0); /* what the start replayed is in the database before the node serves */
+    log_info("repl.replayed", "id=%016llx lsn=%llu replayed=%llu ms=%llu", (unsigned long long)r->node_id,
              (unsigned long long)atomic_load(&r->applied_lsn), (unsigned long long)r->st.records_applied,
              (unsigned long long)((util_now_ns() - t0) / 1000000));
     if (cc.join)
@@ -615,6 +783,10 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
             snprintf(err, errcap, "the single-node cluster did not elect itself within 10 s");
             return -1;
         }
+        /* a single voter commits its whole log once it leads: replayed
+         * records may have been queued only now */
+        (void)wait_drained(r, 0);
+        log_info("repl.started", "lsn=%llu", (unsigned long long)atomic_load(&r->applied_lsn));
     }
     return 0;
 }
@@ -648,12 +820,16 @@ void rpl_free(struct rpl *r)
 {
     if (!r)
         return;
+    stop_applier(r);
     txl_applier_free(r->ap);
     sqlite3_close(r->adb);
     sqlite3_close(r->sdb);
     util_free(r->members);
     pthread_cond_destroy(&r->applied_cv);
     pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->aq_cv);
+    pthread_cond_destroy(&r->aq_idle_cv);
+    pthread_mutex_destroy(&r->aq_mu);
     util_free(r);
 }
 
@@ -715,6 +891,17 @@ int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char
         memcpy(state, "53100", 6);
         snprintf(msg, msgcap, "could not write: less than disk_reserve is free on the data directory's disk");
         return -1;
+    }
+    if (atomic_load(&r->role) == CLU_ROLE_LEADER && atomic_load(&r->backlog) > 0 && r->pool) {
+        /* a new leader applies what it was sent before its own writes */
+        exe_block_begin(r->pool);
+        int late = wait_drained(r, util_now_ns() + 30000000000ull);
+        exe_block_end(r->pool);
+        if (late) {
+            memcpy(state, "25006", 6);
+            snprintf(msg, msgcap, "this node leads but is still applying the log; retry");
+            return -1;
+        }
     }
     if (atomic_load(&r->role) != CLU_ROLE_LEADER || atomic_load(&r->stopping)) {
         memcpy(state, "25006", 6);
@@ -913,14 +1100,7 @@ static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uin
      * goes out; the node is going away or refusing writes anyway) */
     while (atomic_load(&r->applied_lsn) < want && !atomic_load(&r->stopping) && !atomic_load(&r->broken) &&
            (!deadline_ns || util_now_ns() < deadline_ns)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&r->applied_cv, &r->mu, &ts);
+        wait_50ms(&r->applied_cv, &r->mu);
     }
     atomic_fetch_sub(&r->visible_waiters, 1);
     pthread_mutex_unlock(&r->mu);
@@ -931,6 +1111,15 @@ static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uin
 void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
 {
     (void)wait_applied(r, pool, atomic_load(&r->frontier), 0);
+}
+
+void rpl_leader_catch_up(struct rpl *r, struct exe_pool *pool)
+{
+    if (atomic_load(&r->backlog) > 0 && atomic_load(&r->role) == CLU_ROLE_LEADER) {
+        exe_block_begin(pool);
+        (void)wait_drained(r, util_now_ns() + 30000000000ull);
+        exe_block_end(pool);
+    }
 }
 
 int rpl_read_fence(struct rpl *r, struct exe_pool *pool, char *state, char *msg, size_t msgcap)

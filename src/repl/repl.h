@@ -96,6 +96,10 @@ void rpl_wait_visible(struct rpl *r, struct exe_pool *pool);
  * until this node has applied the LSN the leader had then. 0, or -1 with a
  * SQLSTATE (40001: retry) and message. */
 int rpl_read_fence(struct rpl *r, struct exe_pool *pool, char *state, char *msg, size_t msgcap) MUSTCHECK;
+/* Worker thread, before a read: a node that leads but is still applying
+ * records it was sent as a follower finishes that first (reads on a leader
+ * see everything committed before it took over). Cheap when there is none. */
+void rpl_leader_catch_up(struct rpl *r, struct exe_pool *pool);
 
 /* ---- observability --------------------------------------------------------- */
 struct rpl_stats {

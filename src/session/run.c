@@ -359,6 +359,8 @@ int ses_stmt_end(struct session *s, int ok)
  * the first of a block, wait for the leader's read index first. */
 static int read_fence(struct session *s)
 {
+    if (s->srv->repl && !s->read_linearizable)
+        rpl_leader_catch_up(s->srv->repl, s->srv->pool);
     if (!s->read_linearizable || !s->srv->repl || (s->txn == 'T' && s->read_fenced))
         return 0;
     char state[6], msg[300];

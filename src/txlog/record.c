@@ -531,6 +531,16 @@ static int parse_body(struct rd *r, struct dec *d, struct txl_record *out)
     return 0;
 }
 
+int txl_peek_lsn(const void *data, size_t len, uint64_t *lsn)
+{
+    const unsigned char *p = data;
+    if (len < HDR_LEN + CRC_LEN || memcmp(p, MAGIC, 4) != 0 || p[4] != TXL_FORMAT_VERSION)
+        return -1;
+    char err[8];
+    struct rd r = {.p = p + HDR_LEN, .n = len - HDR_LEN - CRC_LEN, .base = HDR_LEN, .err = err, .errcap = sizeof err};
+    return get_uv(&r, lsn, "lsn") ? -1 : 0;
+}
+
 int txl_decode(const void *data, size_t len, struct txl_record *out, char *err, size_t errcap)
 {
     const unsigned char *p = data;

@@ -92,6 +92,10 @@ int txl_encode(const struct txl_record *r, struct buf *out) MUSTCHECK;
  * a count or length beyond the data or the limits, out of memory); out is
  * then empty. */
 int txl_decode(const void *data, size_t len, struct txl_record *out, char *err, size_t errcap) MUSTCHECK;
+/* The LSN of an encoded record, from its header and first field only (no
+ * checksum pass; txl_decode still checks everything). 0 ok, -1 not a
+ * record of this format. */
+int txl_peek_lsn(const void *data, size_t len, uint64_t *lsn) MUSTCHECK;
 /* Append one JSON object and a newline (JSON lines). 0 ok, -1 OOM. */
 int txl_record_to_json(const struct txl_record *r, struct buf *out) MUSTCHECK;
 /* CRC32C (Castagnoli), as stored in records: crc = txl_crc32c(0, p, n). */
