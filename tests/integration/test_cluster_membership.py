@@ -173,11 +173,13 @@ def test_join_assign_transfer_remove(orbit_factory):
     wait_for("d is a standby", lambda: roles(b).get(idd) == "standby")
     wait_rows([a, b, d], expect(range(1, 62)))
     # a standby refuses writes like any follower
-    with pytest.raises(psycopg2.Error) as e:
-        insert(d, [1000])
-    assert e.value.pgcode == "25006"
-    # and names the leader's SQL address
-    assert "127.0.0.1:%d" % b.port in (e.value.diag.message_hint or ""), e.value.diag.message_hint
+    def refused_with_hint():
+        with pytest.raises(psycopg2.Error) as e:
+            insert(d, [1000])
+        assert e.value.pgcode == "25006"
+        # and names the leader's SQL address, once d knows who leads
+        return "127.0.0.1:%d" % b.port in (e.value.diag.message_hint or "")
+    wait_for("the 25006 hint names b's SQL address", refused_with_hint, timeout=5)
 
 
 @pytest.mark.timeout(120)
