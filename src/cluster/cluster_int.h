@@ -204,6 +204,11 @@ struct clu_node {
     int rpc_client_fd[2]; /* joiner's and fetcher's sockets, -1 when none */
     char join_addr[256];
     enum clu_member_role join_role;
+    /* a member that came back on another address: the joiner asks these
+     * (the other members, from the configuration) to update it */
+    char rejoin_via[8][64];
+    int nrejoin_via;
+    _Atomic int self_addr_ok; /* the configuration has this node at its address */
     pthread_t joiner, fetcher;
     int joiner_on, fetcher_on;
     _Atomic int self_role;

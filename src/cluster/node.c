@@ -131,11 +131,14 @@ void clu_check_role(struct clu_node *n)
 {
     if (n->state != NODE_STARTED)
         return;
-    int self_role = 0;
+    int self_role = 0, addr_ok = 0;
     for (unsigned i = 0; i < n->raft.configuration.n; i++)
-        if (n->raft.configuration.servers[i].id == n->id)
+        if (n->raft.configuration.servers[i].id == n->id) {
             self_role = 1 + n->raft.configuration.servers[i].role;
+            addr_ok = strcmp(n->raft.configuration.servers[i].address, n->address) == 0;
+        }
     n->self_role = self_role;
+    n->self_addr_ok = addr_ok;
     track_members(n);
     uint64_t term = n->raft.current_term;
     if (raft_state(&n->raft) == RAFT_LEADER && n->ready_seen_term == term)

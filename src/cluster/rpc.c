@@ -65,6 +65,7 @@ struct clu_rpc_call {
     int status;   /* CALL_FETCH_DONE */
     uint64_t id;
     enum clu_member_role role;
+    char addr[64]; /* JOIN of a member at a new address */
     char line[RPC_LINE_MAX];
     char reply[RPC_REPLY_MAX]; /* MEMBERS: a line per member */
 };
@@ -337,6 +338,17 @@ static void read_index_done(void *data, int status)
         finish_status(n, c, status, "READINDEX");
 }
 
+static void join_added(void *data, int status);
+
+static void readd_removed(void *data, int status)
+{
+    struct clu_rpc_call *c = data;
+    if (status == CLU_OK)
+        status = clu_add(c->n, c->id, c->addr, join_added, c);
+    if (status != CLU_OK)
+        finish_status(c->n, c, status, c->line);
+}
+
 static void join_added(void *data, int status)
 {
     struct clu_rpc_call *c = data;
@@ -410,12 +422,25 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
             return;
         const struct raft_server *s = member(n, c->id, NULL);
         if (s && strcmp(s->address, a2) != 0) {
-            finish(n, c, "ERR EINVAL member %016llx is already in the cluster at %s; remove it "
-                   "first to change its address",
-                   (unsigned long long)c->id, s->address);
-            return;
-        }
-        if (s) {
+            /* a member back on another address (its identity is its id):
+             * remove the old entry, then add and assign it again */
+            const struct raft_server *other = member(n, 0, a2);
+            if (other && other->id != c->id) {
+                finish(n, c, "ERR EINVAL address %s belongs to member %016llx", a2,
+                       (unsigned long long)other->id);
+                return;
+            }
+            if (c->id == n->id) {
+                finish(n, c, "ERR EINVAL %016llx is the leader; its address changes once another "
+                       "node leads", (unsigned long long)c->id);
+                return;
+            }
+            log_warn("cluster.address_change", "id=%016llx from=%s to=%s msg=\"re-adding the member at "
+                     "its new address\"",
+                     (unsigned long long)c->id, s->address, a2);
+            util_strlcpy(c->addr, a2, sizeof c->addr);
+            rc = clu_remove(n, c->id, readd_removed, c);
+        } else if (s) {
             enum clu_member_role cur = clu_member_role_of(s->role);
             if (cur == c->role) {
                 finish(n, c, "OK %016llx is already a member (%s)", (unsigned long long)c->id,
@@ -733,20 +758,22 @@ static void *joiner_main(void *arg)
     char req[RPC_LINE_MAX], reply[RPC_LINE_MAX], err[RPC_LINE_MAX], last[RPC_LINE_MAX] = "";
     snprintf(req, sizeof req, "JOIN %016llx %s %s", (unsigned long long)n->id, n->address,
              clu_member_role_name(n->join_role));
-    /* until this node holds the role it asks for: whoever added it */
-    while (!closed(n) && n->self_role != 1 + clu_raft_role(n->join_role)) {
+    /* until this node holds the role it asks for, at its address: whoever
+     * added it. A member back on a new address asks the others in turn. */
+    for (int turn = 0; !closed(n) && !(n->self_role == 1 + clu_raft_role(n->join_role) && n->self_addr_ok);
+         turn++) {
+        const char *via = n->nrejoin_via ? n->rejoin_via[turn % n->nrejoin_via] : n->join_addr;
         /* a voter is promoted once it caught up: that can take a while */
-        int rc = call_on(n, 0, n->join_addr, req, reply, sizeof reply, NULL, 60000, err, sizeof err);
+        int rc = call_on(n, 0, via, req, reply, sizeof reply, NULL, 60000, err, sizeof err);
         if (rc == CLU_OK) {
             log_info("cluster.joined", "id=%016llx via=%s role=%s msg=\"%s\"",
-                     (unsigned long long)n->id, n->join_addr, clu_member_role_name(n->join_role),
-                     reply);
+                     (unsigned long long)n->id, via, clu_member_role_name(n->join_role), reply);
             break;
         }
         if (closed(n))
             break;
         if (strcmp(err, last) != 0) {
-            log_warn("cluster.join", "via=%s status=%s msg=\"%s\" retry=1s", n->join_addr,
+            log_warn("cluster.join", "via=%s status=%s msg=\"%s\" retry=1s", via,
                      clu_status_name(rc), err);
             util_strlcpy(last, err, sizeof last);
         }
@@ -880,9 +907,33 @@ void clu_rpc_init(struct clu_node *n)
     clu_fsm_set_fetch(n->fsm, fetch_hook, n);
 }
 
+/* A member whose configuration entry has another address (it came back on
+ * a new IP or port): ask the other members to update it, keeping its role. */
+static int address_changed(struct clu_node *n)
+{
+    const struct raft_server *self = NULL;
+    for (unsigned i = 0; i < n->raft.configuration.n; i++)
+        if (n->raft.configuration.servers[i].id == n->id)
+            self = &n->raft.configuration.servers[i];
+    if (!self || strcmp(self->address, n->address) == 0)
+        return 0;
+    n->join_role = clu_member_role_of(self->role);
+    n->nrejoin_via = 0;
+    for (unsigned i = 0; i < n->raft.configuration.n && n->nrejoin_via < 8; i++)
+        if (n->raft.configuration.servers[i].id != n->id)
+            util_strlcpy(n->rejoin_via[n->nrejoin_via++], n->raft.configuration.servers[i].address,
+                         sizeof n->rejoin_via[0]);
+    log_warn("cluster.address_change", "id=%016llx from=%s to=%s msg=\"this node's address changed; "
+             "asking the cluster to update it\"",
+             (unsigned long long)n->id, self->address, n->address);
+    return n->nrejoin_via > 0;
+}
+
 void clu_rpc_start(struct clu_node *n)
 {
-    if (!n->join || n->raft.configuration.n != 0)
+    if (n->raft.configuration.n != 0 && !address_changed(n))
+        return;
+    if (n->raft.configuration.n == 0 && !n->join)
         return;
     if (pthread_create(&n->joiner, NULL, joiner_main, n) == 0)
         n->joiner_on = 1;

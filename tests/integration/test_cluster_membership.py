@@ -308,3 +308,54 @@ def test_linearizable_reads_on_a_follower(orbit_factory):
     cur.execute("SELECT count(*) FROM t")
     assert cur.fetchone()[0] == 200
     r.close()
+
+
+@pytest.mark.timeout(120)
+def test_standby_is_never_promoted(orbit_factory):
+    """Only voters can lead: with the quorum of voters gone, a standby stays
+    a follower (an async replica may miss acknowledged writes, so promoting
+    it could lose them)."""
+    a = first_node(orbit_factory)
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    s = orbit_factory(args=["--join", peer(a), "--join-role", "standby"], timeout=20)
+    ia, ib, i_s = node_id(a), node_id(b), node_id(s)
+    wait_for("two voters and a standby", lambda: roles(a) == {ia: "voter", ib: "voter", i_s: "standby"})
+    insert(a, range(1, 11))
+    wait_rows([a, b, s], expect(range(1, 11)))
+    a.kill9()
+    # b alone is not a majority of {a, b}; s may not stand for election at all
+    time.sleep(3)
+    assert status(s)["state"] == "follower"
+    assert status(b)["state"] != "leader"
+    assert "role=leader" not in s.log() and "role=candidate" not in s.log()
+    a.start(20)
+    wait_for("a voter leads again", lambda: any(status(n)["state"] == "leader" for n in (a, b)))
+    assert status(s)["state"] == "follower"
+    wait_for("writes resume", lambda: insert(a if status(a)["state"] == "leader" else b, [11]) is None)
+    wait_rows([a, b, s], expect(range(1, 12)))
+
+
+@pytest.mark.timeout(120)
+def test_member_back_on_a_new_address(orbit_factory):
+    """A node's identity is its id (DATA/node-id), not its address: restarted
+    with another --peer it asks the cluster to update its entry and rejoins
+    as itself, with its role."""
+    a = first_node(orbit_factory)
+    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    c = orbit_factory(args=["--join", peer(a)], timeout=20)
+    ic = node_id(c)
+    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
+    insert(a, range(1, 21))
+    wait_rows([a, b, c], expect(range(1, 21)))
+    c.stop()
+    old = peer(c)
+    c.peer_port = orbit.free_port()
+    c.start(20)
+    assert node_id(c) == ic
+    wait_for("a has c at its new address", lambda: next(m for m in status(a)["members"] if m["id"] == ic)
+             ["address"] == peer(c))
+    assert old != peer(c)
+    wait_for("c is a voter again", lambda: roles(a)[ic] == "voter")
+    insert(a, range(21, 41))
+    wait_rows([a, b, c], expect(range(1, 41)))
+    assert "cluster.address_change" in c.log()
