@@ -195,8 +195,11 @@ struct clu_node {
     /* rpc.c: the peer port's control plane. The lists, rpc_closed and the
      * client fds are under mu; rpc_cv signals finished calls and wakes the
      * joiner's sleep. */
-    int (*tcp_listen)(struct raft_uv_transport *, raft_uv_accept_cb);
     raft_uv_accept_cb raft_accept;
+    uv_tcp_t listener;        /* the peer port (rpc.c reads the handshakes) */
+    int listening;
+    struct rpc_incoming *incoming; /* connections still sending their handshake */
+    int nincoming;
     struct clu_rpc_conn *rpc_conns;
     struct clu_rpc_call *rpc_calls, *rpc_calls_tail;
     pthread_cond_t rpc_cv;
@@ -256,5 +259,6 @@ int clu_parse_members(const char *list, uint64_t self_id, struct raft_configurat
 void clu_check_role(struct clu_node *n); /* outside libraft */
 int clu_on_loop(const struct clu_node *n);
 void clu_wake(struct clu_node *n);
+void clu_handle_closed(uv_handle_t *h); /* close callback of the node's own handles */
 
 #endif

@@ -455,7 +455,7 @@ int clu_node_start(struct clu_node *n, char *err, size_t errcap)
 
 /* ---- close ----------------------------------------------------------------------- */
 
-static void handle_closed(uv_handle_t *h)
+void clu_handle_closed(uv_handle_t *h)
 {
     struct clu_node *n = h->data;
     if (--n->open_handles > 0)
@@ -473,8 +473,8 @@ static void finish_close(struct clu_node *n)
     clu_fail_all(n, CLU_ESHUTDOWN);
     clu_flush(n);
     clu_rpc_join_threads(n); /* every call they wait for is finished by now */
-    uv_close((uv_handle_t *)&n->wake, handle_closed);
-    uv_close((uv_handle_t *)&n->close_timer, handle_closed);
+    uv_close((uv_handle_t *)&n->wake, clu_handle_closed);
+    uv_close((uv_handle_t *)&n->close_timer, clu_handle_closed);
 }
 
 static void raft_closed(struct raft *r)

@@ -25,6 +25,7 @@
  * shut down) and joined by clu_rpc_join_threads once libraft is closed. */
 #include "cluster_int.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,6 +47,7 @@
 #define RPC_HANDSHAKE_PROTOCOL 1 /* libraft's uv_tcp handshake version */
 #define FETCH_CHUNK (256u * 1024u)
 #define SERVER_IO_TIMEOUT_MS 30000
+#define RPC_MAX_CONNS 64 /* requests served at once; more are closed at once */
 
 struct clu_rpc_conn {
     struct clu_rpc_conn *next;
@@ -708,7 +710,13 @@ static void rpc_accept(struct raft_uv_transport *t, raft_id id, const char *addr
         k->fd = mine;
     }
     pthread_mutex_lock(&n->mu);
-    if (!k || n->rpc_closed || pthread_create(&k->th, NULL, conn_main, k) != 0) {
+    int busy = 0;
+    for (struct clu_rpc_conn *o = n->rpc_conns; o; o = o->next)
+        busy += !o->done;
+    if (busy >= RPC_MAX_CONNS)
+        log_warn("cluster.rpc_refused", "msg=\"%d requests in progress on the peer port; closing a new one\"",
+                 busy);
+    if (!k || busy >= RPC_MAX_CONNS || n->rpc_closed || pthread_create(&k->th, NULL, conn_main, k) != 0) {
         pthread_mutex_unlock(&n->mu);
         close(mine);
         util_free(k);
@@ -719,11 +727,161 @@ static void rpc_accept(struct raft_uv_transport *t, raft_id id, const char *addr
     pthread_mutex_unlock(&n->mu);
 }
 
+/* ---- the peer listener ---------------------------------------------------------------
+ * Orbit reads the handshake itself instead of libraft's transport: libraft
+ * 0.15 allocates whatever address length the preamble announces (2^40 bytes
+ * from one malformed packet). Same format: protocol 1, id, address length,
+ * address (NUL-terminated, padded to 8); only the reading is stricter. The
+ * stream then goes to libraft (raft_accept) or to the request server. */
+
+#define HANDSHAKE_ADDR_MAX 256
+#define HANDSHAKES_MAX 256 /* connections still sending their handshake */
+
+struct rpc_incoming {
+    struct rpc_incoming *next, *prev;
+    struct clu_node *n;
+    uv_tcp_t *tcp; /* raft_malloc'd: libraft frees it once it owns the stream */
+    uint64_t pre[3];
+    size_t got;    /* bytes of preamble, then of address */
+    size_t addr_len;
+    char addr[HANDSHAKE_ADDR_MAX];
+};
+
+static void incoming_closed(uv_handle_t *h)
+{
+    struct rpc_incoming *in = h->data;
+    raft_free(in->tcp);
+    util_free(in);
+}
+
+static void incoming_unlink(struct rpc_incoming *in)
+{
+    struct clu_node *n = in->n;
+    if (in->prev)
+        in->prev->next = in->next;
+    else
+        n->incoming = in->next;
+    if (in->next)
+        in->next->prev = in->prev;
+    n->nincoming--;
+}
+
+static void incoming_abort(struct rpc_incoming *in)
+{
+    incoming_unlink(in);
+    uv_close((uv_handle_t *)in->tcp, incoming_closed);
+}
+
+static void incoming_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct rpc_incoming *in = h->data;
+    (void)suggested;
+    /* exactly what the handshake still lacks: the request behind it stays
+     * in the socket for whoever gets the stream */
+    if (in->got < sizeof in->pre) {
+        buf->base = (char *)in->pre + in->got;
+        buf->len = sizeof in->pre - in->got;
+    } else {
+        size_t have = in->got - sizeof in->pre;
+        buf->base = in->addr + have;
+        buf->len = in->addr_len - have;
+    }
+}
+
+static void incoming_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct rpc_incoming *in = s->data;
+    struct clu_node *n = in->n;
+    (void)buf;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        incoming_abort(in);
+        return;
+    }
+    in->got += (size_t)nread;
+    if (in->got == sizeof in->pre) {
+        uint64_t proto = le64toh(in->pre[0]), len = le64toh(in->pre[2]);
+        if (proto != RPC_HANDSHAKE_PROTOCOL || len == 0 || len > HANDSHAKE_ADDR_MAX || len % 8) {
+            incoming_abort(in);
+            return;
+        }
+        in->addr_len = (size_t)len;
+        return;
+    }
+    if (in->got < sizeof in->pre || in->got < sizeof in->pre + in->addr_len)
+        return;
+    if (!memchr(in->addr, 0, in->addr_len)) {
+        incoming_abort(in);
+        return;
+    }
+    uv_read_stop(s);
+    incoming_unlink(in);
+    uv_tcp_t *tcp = in->tcp;
+    uint64_t id = le64toh(in->pre[1]);
+    char addr[HANDSHAKE_ADDR_MAX];
+    memcpy(addr, in->addr, sizeof addr);
+    util_free(in);
+    tcp->data = NULL;
+    if (n->state >= NODE_CLOSING) {
+        uv_close((uv_handle_t *)tcp, (uv_close_cb)raft_free);
+        return;
+    }
+    rpc_accept(&n->transport, id, addr, (struct uv_stream_s *)tcp);
+}
+
+static void on_peer_connection(uv_stream_t *server, int status)
+{
+    struct clu_node *n = server->data;
+    if (status < 0)
+        return;
+    uv_tcp_t *tcp = raft_malloc(sizeof *tcp);
+    if (!tcp)
+        return;
+    uv_tcp_init(n->loop, tcp);
+    int many = n->nincoming >= HANDSHAKES_MAX;
+    struct rpc_incoming *in = many ? NULL : util_calloc(1, sizeof *in);
+    if (!in) { /* take the connection off the backlog and drop it */
+        if (many)
+            log_warn("cluster.peer_refused", "msg=\"%d connections are still sending their handshake\"",
+                     n->nincoming);
+        (void)uv_accept(server, (uv_stream_t *)tcp);
+        uv_close((uv_handle_t *)tcp, (uv_close_cb)raft_free);
+        return;
+    }
+    in->n = n;
+    in->tcp = tcp;
+    tcp->data = in;
+    n->nincoming++;
+    in->next = n->incoming;
+    if (n->incoming)
+        n->incoming->prev = in;
+    n->incoming = in;
+    if (uv_accept(server, (uv_stream_t *)tcp) != 0 ||
+        uv_read_start((uv_stream_t *)tcp, incoming_alloc, incoming_read) != 0)
+        incoming_abort(in);
+}
+
 static int rpc_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 {
     struct clu_node *n = NODE_OF_TRANSPORT(t);
     n->raft_accept = cb;
-    return n->tcp_listen(t, rpc_accept);
+    char host[64];
+    int port = 0;
+    struct sockaddr_in sa;
+    if (util_parse_hostport(n->bind[0] ? n->bind : n->address, host, sizeof host, &port) ||
+        uv_ip4_addr(host, port, &sa) != 0)
+        return RAFT_INVALID;
+    uv_tcp_init(n->loop, &n->listener);
+    n->listener.data = n;
+    n->open_handles++; /* closed by clu_rpc_shutdown */
+    n->listening = 1;
+    if (uv_tcp_bind(&n->listener, (const struct sockaddr *)&sa, 0) != 0 ||
+        uv_listen((uv_stream_t *)&n->listener, 128, on_peer_connection) != 0) {
+        log_error("cluster.listen", "address=%s:%d msg=\"cannot listen on the peer address\"", host, port);
+        return RAFT_IOERR;
+    }
+    return 0;
 }
 
 /* ---- the joiner: a fresh --join node asks to be added until it is ------------------------ */
@@ -902,7 +1060,6 @@ static void fetch_hook(void *fud, uint64_t from_id, const char *from_address,
 
 void clu_rpc_init(struct clu_node *n)
 {
-    n->tcp_listen = n->transport.listen;
     n->transport.listen = rpc_listen;
     clu_fsm_set_fetch(n->fsm, fetch_hook, n);
 }
@@ -943,6 +1100,12 @@ void clu_rpc_start(struct clu_node *n)
 
 void clu_rpc_shutdown(struct clu_node *n)
 {
+    if (n->listening && clu_on_loop(n)) {
+        n->listening = 0;
+        uv_close((uv_handle_t *)&n->listener, clu_handle_closed);
+        while (n->incoming)
+            incoming_abort(n->incoming);
+    }
     pthread_mutex_lock(&n->mu);
     n->rpc_closed = 1;
     struct clu_rpc_call *c = n->rpc_calls;

@@ -359,3 +359,57 @@ def test_member_back_on_a_new_address(orbit_factory):
     insert(a, range(21, 41))
     wait_rows([a, b, c], expect(range(1, 41)))
     assert "cluster.address_change" in c.log()
+
+
+@pytest.mark.timeout(120)
+def test_peer_port_survives_bad_input(orbit_factory):
+    """Garbage on the peer port (no handshake, a bad one, Orbit's handshake
+    with junk, an endless line, unknown requests, path tricks in FETCH)
+    gets an error or a closed connection; the node keeps serving."""
+    import random
+    import socket
+    import struct
+    a = first_node(orbit_factory)
+    rng = random.Random(4242)
+
+    def hs(ident=(1 << 64) - 1, addr=b"orbit-test\0\0\0\0\0\0", proto=1):
+        return struct.pack("<QQQ", proto, ident, len(addr)) + addr
+
+    def exchange(payload, read=True):
+        s = socket.create_connection(("127.0.0.1", a.peer_port), timeout=5)
+        try:
+            s.sendall(payload)
+            if not read:
+                return b""
+            s.shutdown(socket.SHUT_WR)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+        except OSError:
+            return b""
+        finally:
+            s.close()
+
+    assert exchange(b"") == b""
+    for n in (1, 7, 24, 100, 5000):
+        exchange(bytes(rng.getrandbits(8) for _ in range(n)))
+    exchange(hs(proto=99) + b"ID\n")
+    exchange(struct.pack("<QQQ", 1, 5, 1 << 40))          # libraft's own handshake, absurd length
+    assert exchange(hs() + b"ID\n").startswith(b"OK ")
+    assert exchange(hs() + b"NOPE\n").startswith(b"ERR EINVAL")
+    assert exchange(hs() + b"JOIN zz 1.2.3.4:5 voter\n").startswith(b"ERR EINVAL")
+    assert exchange(hs() + b"FETCH ../../etc/passwd\n").startswith(b"ERR EINVAL")
+    assert exchange(hs() + b"FETCH snap-../../x\n").startswith(b"ERR EINVAL")
+    assert exchange(hs() + b"FETCH snap-0-0.db\n").startswith(b"ERR ENOTFOUND")
+    assert exchange(hs() + b"x" * 100000) == b""           # an endless line is cut off
+    assert exchange(hs() + b"TRANSFER 1 2 3\n").startswith(b"ERR EINVAL")
+    for _ in range(30):
+        exchange(hs() + bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 600))) + b"\n")
+    # still serving SQL and the peer port
+    insert(a, [1, 2, 3])
+    assert rows(a) == expect([1, 2, 3])
+    assert exchange(hs() + b"MEMBERS\n").startswith(b"OK 1 ")
+    assert a.alive()
