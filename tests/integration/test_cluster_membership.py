@@ -80,6 +80,19 @@ def node_id(n):
     return status(n)["id"]
 
 
+def join(orbit_factory, member, *args):
+    """A fresh node that joins member's cluster (--join), started."""
+    return orbit_factory(args=["--join", peer(member)] + list(args), timeout=20)
+
+
+def three_voters(orbit_factory):
+    """a bootstraps (with table t), b and c join; returns once all three vote."""
+    a = first_node(orbit_factory)
+    b, c = join(orbit_factory, a), join(orbit_factory, a)
+    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
+    return a, b, c
+
+
 def first_node(orbit_factory, args=(), sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",)):
     """A fresh node that bootstraps the cluster, with table t."""
     a = orbit_factory(args=list(args), timeout=20)
@@ -96,7 +109,7 @@ def test_join_assign_transfer_remove(orbit_factory):
     insert(a, range(1, 21))
 
     # b joins through the leader, c through b (a follower: redirected)
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    b = join(orbit_factory, a)
     wait_for("b is a voter", lambda: roles(a).get(node_id(b)) == "voter")
     c = orbit_factory(args=["--join", peer(b)], timeout=20)
     ia, ib, ic = node_id(a), node_id(b), node_id(c)
@@ -190,7 +203,7 @@ def test_far_behind_node_gets_a_snapshot(orbit_factory):
                                                  if f.startswith("snap-") and f.endswith(".db")])
     assert snaps
     # the log was compacted: the first entries are gone, b cannot replay from index 1
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
+    b = join(orbit_factory, a)
     wait_rows([a, b], expect(range(1, 301), 2000), timeout=30)
     assert "cluster.snapshot_fetched" in b.log(), b.log()[-3000:]
     assert "cluster.snapshot_served" in a.log()
@@ -210,8 +223,8 @@ def test_verify_finds_divergence(orbit_factory):
     a = first_node(orbit_factory, sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",
                                        "CREATE TABLE u (k text PRIMARY KEY, n integer) WITHOUT ROWID"))
     insert(a, range(1, 31))
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
-    c = orbit_factory(args=["--join", peer(a), "--join-role", "standby"], timeout=20)
+    b = join(orbit_factory, a)
+    c = join(orbit_factory, a, "--join-role", "standby")
     wait_rows([a, b, c], expect(range(1, 31)))
     p = ctl("cluster", "verify", "--peer", peer(b))
     assert p.returncode == 0, p.stdout + p.stderr
@@ -231,11 +244,8 @@ def test_verify_finds_divergence(orbit_factory):
 
 @pytest.mark.timeout(120)
 def test_recover_after_quorum_loss(orbit_factory):
-    a = first_node(orbit_factory)
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
-    c = orbit_factory(args=["--join", peer(a)], timeout=20)
+    a, b, c = three_voters(orbit_factory)
     ia = node_id(a)
-    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
     insert(a, range(1, 51))
     wait_rows([a, b, c], expect(range(1, 51)))
 
@@ -261,16 +271,13 @@ def test_recover_after_quorum_loss(orbit_factory):
     wait_for("a takes writes", lambda: insert(a, [51]) is None)
     assert rows(a) == expect(range(1, 52))
     # the cluster grows again from the recovered node
-    d = orbit_factory(args=["--join", peer(a)], timeout=20)
+    d = join(orbit_factory, a)
     wait_rows([a, d], expect(range(1, 52)))
 
 
 @pytest.mark.timeout(120)
 def test_linearizable_reads_on_a_follower(orbit_factory):
-    a = first_node(orbit_factory)
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
-    c = orbit_factory(args=["--join", peer(a)], timeout=20)
-    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
+    a, b, c = three_voters(orbit_factory)
     w = a.connect()
     r = b.connect()
     cur = r.cursor()
@@ -316,8 +323,8 @@ def test_standby_is_never_promoted(orbit_factory):
     a follower (an async replica may miss acknowledged writes, so promoting
     it could lose them)."""
     a = first_node(orbit_factory)
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
-    s = orbit_factory(args=["--join", peer(a), "--join-role", "standby"], timeout=20)
+    b = join(orbit_factory, a)
+    s = join(orbit_factory, a, "--join-role", "standby")
     ia, ib, i_s = node_id(a), node_id(b), node_id(s)
     wait_for("two voters and a standby", lambda: roles(a) == {ia: "voter", ib: "voter", i_s: "standby"})
     insert(a, range(1, 11))
@@ -340,11 +347,8 @@ def test_member_back_on_a_new_address(orbit_factory):
     """A node's identity is its id (DATA/node-id), not its address: restarted
     with another --peer it asks the cluster to update its entry and rejoins
     as itself, with its role."""
-    a = first_node(orbit_factory)
-    b = orbit_factory(args=["--join", peer(a)], timeout=20)
-    c = orbit_factory(args=["--join", peer(a)], timeout=20)
+    a, b, c = three_voters(orbit_factory)
     ic = node_id(c)
-    wait_for("three voters", lambda: len(roles(a)) == 3 and set(roles(a).values()) == {"voter"})
     insert(a, range(1, 21))
     wait_rows([a, b, c], expect(range(1, 21)))
     c.stop()
