@@ -192,6 +192,7 @@ int adm_cluster_transfer(const char *member, const char *id, char *out, size_t c
 struct verify_member {
     char id[32], address[256], role[16];
     int ok;            /* CHECKSUM answered */
+    int witness;       /* a witness: no data, left out of the comparison */
     char err[512];
     unsigned long long lsn, ntables;
     char hex[80], schema[80];
@@ -206,6 +207,10 @@ static int fetch_sums(struct verify_member *m)
     if (clu_rpc_call(m->address, "CHECKSUM", reply, sizeof reply, &m->tables, 30000, m->err,
                      sizeof m->err) != CLU_OK)
         return -1;
+    if (strcmp(reply, "witness") == 0) {
+        m->ok = m->witness = 1;
+        return 0;
+    }
     if (sscanf(reply, "%llu %79s %79s %llu", &m->lsn, m->hex, m->schema, &m->ntables) != 4) {
         snprintf(m->err, sizeof m->err, "unexpected CHECKSUM answer \"%.100s\"", reply);
         return -1;
@@ -267,14 +272,23 @@ int adm_cluster_verify(const char *member, FILE *out, char *err, size_t errcap)
         reachable = 1;
         for (int i = 0; i < n; i++)
             reachable &= fetch_sums(&ms[i]) == 0;
+        for (int i = 1; i < n && ms[0].witness; i++)
+            if (!ms[i].witness) { /* the reference must hold data */
+                struct verify_member t = ms[0];
+                ms[0] = ms[i];
+                ms[i] = t;
+            }
         same = reachable;
         for (int i = 1; i < n && same; i++)
-            same = ms[i].lsn == ms[0].lsn;
+            same = ms[i].witness || ms[i].lsn == ms[0].lsn;
     }
     int rc = 0;
     fprintf(out, "%-16s  %-22s  %-8s  %10s  %s\n", "ID", "ADDRESS", "ROLE", "LSN", "CHECKSUM");
     for (int i = 0; i < n; i++) {
-        if (ms[i].ok)
+        if (ms[i].witness)
+            fprintf(out, "%-16s  %-22s  %-8s  %10s  witness: no data to compare\n", ms[i].id, ms[i].address,
+                    ms[i].role, "-");
+        else if (ms[i].ok)
             fprintf(out, "%-16s  %-22s  %-8s  %10llu  %.16s  %llu tables\n", ms[i].id, ms[i].address,
                     ms[i].role, ms[i].lsn, ms[i].hex, ms[i].ntables);
         else
@@ -291,6 +305,8 @@ int adm_cluster_verify(const char *member, FILE *out, char *err, size_t errcap)
     } else {
         int diverged = 0;
         for (int i = 1; i < n; i++) {
+            if (ms[i].witness)
+                continue;
             if (strcmp(ms[i].schema, ms[0].schema) != 0) {
                 fprintf(out, "DIVERGENCE: schema of %s differs from %s\n", ms[i].id, ms[0].id);
                 diverged = 1;
@@ -326,8 +342,11 @@ int adm_cluster_verify(const char *member, FILE *out, char *err, size_t errcap)
             snprintf(err, errcap, "members diverge at LSN %llu (see above)", ms[0].lsn);
             rc = 1;
         } else {
-            fprintf(out, "ok: %d members agree at LSN %llu (%llu tables, checksum %.16s)\n", n, ms[0].lsn,
-                    ms[0].ntables, ms[0].hex);
+            int with_data = 0;
+            for (int i = 0; i < n; i++)
+                with_data += !ms[i].witness;
+            fprintf(out, "ok: %d members agree at LSN %llu (%llu tables, checksum %.16s)\n", with_data,
+                    ms[0].lsn, ms[0].ntables, ms[0].hex);
         }
     }
     for (int i = 0; i < n; i++)

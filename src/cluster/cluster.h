@@ -169,6 +169,11 @@ struct clu_config {
      * barrier of a READINDEX request and returns with it (repl: its newest
      * LSN); ud is rpc_ud. */
     uint64_t (*read_mark)(void *ud);
+    /* A witness: a voter that keeps the Raft log but no state. Its
+     * snapshots are named *-witness.db and hold nothing; other nodes never
+     * install them (their gate drops them), and it installs anyone's
+     * without fetching the file (restore gets a path that may not exist). */
+    int witness;
 };
 void clu_config_init(struct clu_config *c);
 

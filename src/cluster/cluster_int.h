@@ -41,6 +41,8 @@ struct clu_fsm {
     int async;            /* snapshot_write runs on the thread pool */
     int verify;           /* hash snapshot files before restore */
     int closing;          /* drop received messages: no new appends */
+    int witness;          /* this node keeps no state: snapshots are markers, never fetched */
+    char refused[CLU_SNAP_NAME_MAX]; /* the witness snapshot last refused (logged once) */
     struct clu_fsm_hooks hooks;
 
     /* wrapped raft_io entry points */
@@ -81,6 +83,8 @@ struct clu_fsm {
 
 void clu_fsm_set_hooks(struct clu_fsm *f, const struct clu_fsm_hooks *h);
 void clu_fsm_set_verify(struct clu_fsm *f, int on);
+void clu_fsm_set_witness(struct clu_fsm *f, int on);
+int clu_snapshot_is_witness(const char *name); /* a witness's snapshot (no data) */
 void clu_fsm_set_closing(struct clu_fsm *f);
 /* Delete snapshot files (and leftovers) not in keep[]; after startup. */
 void clu_fsm_gc(struct clu_fsm *f);

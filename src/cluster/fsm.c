@@ -219,7 +219,9 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
     g->cur.desc.index = index;
     g->cur.desc.lsn = lsn;
     g->cur.desc.origin = g->node_id;
-    snprintf(g->cur.desc.name, CLU_SNAP_NAME_MAX, "snap-%020llu-%016llx.db", (unsigned long long)index,
+    snprintf(g->cur.desc.name, CLU_SNAP_NAME_MAX, g->witness ? "snap-%020llu-%016llx-witness.db"
+                                                             : "snap-%020llu-%016llx.db",
+             (unsigned long long)index,
              (unsigned long long)g->node_id);
     if (!g->async) {
         write_snapshot(g, base);
@@ -295,7 +297,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     }
     if (clu_path(path, sizeof path, g->snap_dir, d.name, NULL))
         return RAFT_NAMETOOLONG;
-    if (!file_ready(g, &d, &status)) {
+    if (!g->witness && !file_ready(g, &d, &status)) { /* a witness keeps no state: no file needed */
         log_error("cluster.restore_failed", "index=%llu file=%s status=%s",
                   (unsigned long long)d.index, path, clu_status_name(status));
         return status == CLU_ENOTFOUND ? RAFT_NOTFOUND : RAFT_CORRUPT;
@@ -443,6 +445,19 @@ static int gate_pass(struct clu_fsm *g, struct raft_message *m)
                   (unsigned long long)m->server_id);
         return 0;
     }
+    if (g->witness)
+        return 1; /* it takes the index and term, not the state */
+    if (clu_snapshot_is_witness(d.name)) {
+        /* a witness leads (briefly: it hands leadership to a voter with
+         * data) and offers a snapshot with nothing in it: wait for that */
+        if (strcmp(g->refused, d.name) != 0) {
+            util_strlcpy(g->refused, d.name, sizeof g->refused);
+            log_warn("cluster.snapshot_refused", "file=%s from=%016llx msg=\"a witness offers a snapshot "
+                     "without data; waiting for a voter with data to lead\"",
+                     d.name, (unsigned long long)m->server_id);
+        }
+        return 0;
+    }
     if (file_ready(g, &d, &status))
         return 1;
     if (status == CLU_ECORRUPT)
@@ -555,6 +570,17 @@ void clu_fsm_set_hooks(struct clu_fsm *g, const struct clu_fsm_hooks *h)
 void clu_fsm_set_closing(struct clu_fsm *g)
 {
     g->closing = 1;
+}
+
+int clu_snapshot_is_witness(const char *name)
+{
+    size_t n = strlen(name), k = strlen("-witness.db");
+    return n > k && strcmp(name + n - k, "-witness.db") == 0;
+}
+
+void clu_fsm_set_witness(struct clu_fsm *g, int on)
+{
+    g->witness = on;
 }
 
 void clu_fsm_set_verify(struct clu_fsm *g, int on)

@@ -287,6 +287,7 @@ int clu_node_new(uv_loop_t *loop, const struct clu_config *cfg, const struct clu
         goto fail;
     }
     clu_fsm_set_verify(n->fsm, cfg->verify_snapshots);
+    clu_fsm_set_witness(n->fsm, cfg->witness);
 
     if ((rv = raft_uv_tcp_init(&n->transport, loop))) {
         snprintf(err, errcap, "cluster: transport: %s", raft_strerror(rv));

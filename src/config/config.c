@@ -51,7 +51,8 @@ static const struct setting settings[] = {
     S("join", K_STR, join, "", 0,
       "HOST:PEERPORT of any member: a fresh data dir joins that cluster (ignored once a member)"),
     S("join_role", K_STR, join_role, "voter", 0,
-      "the role a --join node asks for: voter, standby (async replica, never leads) or spare"),
+      "the role a --join node asks for: voter, standby (async replica, never leads), spare, or witness "
+      "(a voter that keeps the Raft log but no data)"),
     S("initial_members", K_STR, initial_members, "", 0,
       "a static first configuration for a fresh data dir: ID@HOST:PEERPORT,... (hex ids as in DATA/node-id)"),
     S("election_timeout", K_MS, election_timeout_ms, "500ms", 0,
@@ -295,8 +296,8 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errcap)
         return -1;
     }
     if (strcmp(c->join_role, "voter") != 0 && strcmp(c->join_role, "standby") != 0 &&
-        strcmp(c->join_role, "spare") != 0) {
-        snprintf(err, errcap, "invalid value for setting \"join_role\": \"%s\" (voter, standby or spare)",
+        strcmp(c->join_role, "spare") != 0 && strcmp(c->join_role, "witness") != 0) {
+        snprintf(err, errcap, "invalid value for setting \"join_role\": \"%s\" (voter, standby, spare or witness)",
                  c->join_role);
         return -1;
     }

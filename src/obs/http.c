@@ -208,6 +208,8 @@ static void status(struct http_conn *c)
                           (json_int_t)st.lsn, "inflight", (json_int_t)rs.inflight, "leader_id",
                           st.leader_id ? lid : "", "leader_address", st.leader_address, "members", members, "sql",
                           srv->cfg->listen, "connections", atomic_load(&srv->nsessions));
+    if (j)
+        json_object_set_new(j, "witness", json_boolean(st.witness));
     char *body = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(j);
     if (!body) {

@@ -30,6 +30,7 @@ struct rpl {
     char join_role[16];
     char *members;             /* initial_members or NULL */
     int multi;                 /* more than one node may lead: see repair_if_ahead */
+    int witness;               /* a voter without data (DATA/witness): see docs/repl.md */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
     char base_path[4200];
     uv_loop_t *loop;
@@ -413,6 +414,12 @@ static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void
         log_error("repl.apply_failed", "index=%llu msg=\"not a txlog record\"", (unsigned long long)index);
         return -1;
     }
+    if (r->witness) { /* keeps the log, not the data: only the position */
+        atomic_store(&r->applied_lsn, lsn);
+        atomic_store(&r->frontier, lsn);
+        atomic_store(&r->queued_lsn, lsn);
+        return 0;
+    }
     struct apply_item *it = util_malloc(sizeof *it + len);
     if (!it) {
         log_error("repl.apply_failed", "index=%llu msg=\"out of memory queueing %zu bytes\"",
@@ -461,6 +468,12 @@ static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *l
 {
     struct rpl *r = ud;
     char err[300];
+    if (r->witness) {
+        *snap = r; /* no view: the file is a marker */
+        *lsn = atomic_load(&r->applied_lsn);
+        (void)index;
+        return 0;
+    }
     if (atomic_load(&r->backlog) > 0)
         return CLU_EBUSY; /* the database is behind index until the applier catches up */
     if (atomic_load(&r->inflight) > 0) {
@@ -487,7 +500,13 @@ static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *l
 /* Thread-pool thread: copy the view in bounded steps. */
 static int fsm_snapshot_write(void *ud, void *snap, const char *path)
 {
-    (void)ud;
+    if (snap == ud) { /* a witness: a marker file, nothing to copy */
+        FILE *f = fopen(path, "w");
+        int ok = f && fputs("orbit witness snapshot: no data\n", f) >= 0;
+        if (f && fclose(f))
+            ok = 0;
+        return ok ? 0 : CLU_EIO;
+    }
     sqlite3 *src = snap, *dst = NULL;
     if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         log_error("repl.snapshot_failed", "path=%s msg=\"%s\"", path, dst ? sqlite3_errmsg(dst) : "out of memory");
@@ -515,7 +534,8 @@ static void fsm_snapshot_end(void *ud, void *snap, int status, const struct clu_
 {
     struct rpl *r = ud;
     char err[300];
-    exec1(snap, "ROLLBACK", err, sizeof err);
+    if (snap != ud)
+        exec1(snap, "ROLLBACK", err, sizeof err);
     if (status == 0) {
         r->st.snapshots++;
         log_info("repl.snapshot", "index=%llu lsn=%llu size=%llu", (unsigned long long)d->index,
@@ -527,6 +547,13 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
 {
     struct rpl *r = ud;
     char err[300];
+    if (r->witness) { /* takes the position only (the file may not be here) */
+        atomic_store(&r->applied_lsn, d->lsn);
+        atomic_store(&r->frontier, d->lsn);
+        atomic_store(&r->queued_lsn, d->lsn);
+        (void)path;
+        return 0;
+    }
     discard_queue(r); /* older than the snapshot; and adb is the loop's now */
     uint64_t have = atomic_load(&r->applied_lsn);
     atomic_store(&r->queued_lsn, have > d->lsn ? have : d->lsn);
@@ -595,6 +622,33 @@ static const struct clu_fsm_ops fsm_ops = {
 
 /* ---- lifecycle ---- */
 
+/* A witness is chosen when the node joins (join_role = witness on a fresh
+ * data dir) and stays one: DATA/witness records it. */
+static int witness_mode(struct rpl *r, const struct rpl_config *cfg, char *err, size_t errcap)
+{
+    char marker[4200], meta[4200];
+    struct stat sb;
+    snprintf(marker, sizeof marker, "%s/witness", r->data_dir);
+    snprintf(meta, sizeof meta, "%s/raft/metadata1", r->data_dir);
+    int asked = cfg->join_role && strcmp(cfg->join_role, "witness") == 0;
+    if (stat(marker, &sb) == 0) {
+        r->witness = 1;
+    } else if (asked && stat(meta, &sb) != 0) {
+        FILE *f = fopen(marker, "w");
+        if (!f || fputs("orbit witness: this node votes and keeps the Raft log, not the data\n", f) < 0 ||
+            fclose(f) != 0) {
+            snprintf(err, errcap, "cannot write %s: %s", marker, strerror(errno));
+            return -1;
+        }
+        r->witness = 1;
+    } else if (asked) {
+        log_warn("repl.witness", "msg=\"join_role = witness is ignored: this node already holds data\"");
+    }
+    if (r->witness)
+        log_info("repl.witness", "msg=\"witness: votes and keeps the Raft log; no data, no SQL sessions\"");
+    return 0;
+}
+
 int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t errcap)
 {
     *out = NULL;
@@ -623,7 +677,9 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
     pthread_cond_init(&r->aq_cv, NULL);
     pthread_cond_init(&r->aq_idle_cv, NULL);
     r->fn.internal = 1;
-    if (make_base(r, err, errcap) || repair_if_ahead(r, err, errcap) ||
+    if (witness_mode(r, cfg, err, errcap))
+        goto fail;
+    if (make_base(r, err, errcap) || (!r->witness && repair_if_ahead(r, err, errcap)) ||
         sql_db_open(r->db_path, &r->fn, &r->adb, err, errcap) || sql_db_open(r->db_path, &r->fn, &r->sdb, err, errcap))
         goto fail;
     if (txl_applier_new(r->adb, &r->ap)) {
@@ -666,6 +722,8 @@ static void check_disk(struct rpl *r)
     }
 }
 
+static void stepped_down(void *data, int status);
+
 static void timer_cb(uv_timer_t *t)
 {
     struct rpl *r = t->data;
@@ -673,6 +731,13 @@ static void timer_cb(uv_timer_t *t)
     if (r->pause_since_ns && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
         log_warn("repl.snapshot_deferred", "msg=\"records stayed in flight; writers resumed without a snapshot\"");
         resume_writers(r);
+    }
+    if (r->witness && r->node && clu_is_leader(r->node) && !r->transferring) {
+        struct clu_member m[2];
+        if (clu_members(r->node, m, 2) > 1 && clu_transfer(r->node, 0, stepped_down, r) == 0) {
+            r->transferring = 1;
+            log_info("repl.witness", "msg=\"a witness leads: handing leadership to a voter with data\"");
+        }
     }
     if (r->node) {
         char addr[64] = "";
@@ -702,6 +767,10 @@ static int rpc_request(void *ud, const char *line, struct buf *reply)
     }
     if (strcmp(line, "CHECKSUM") != 0)
         return 0;
+    if (r->witness) {
+        buf_printf(reply, "OK witness\n"); /* nothing to compare */
+        return 1;
+    }
     sqlite3 *db = NULL;
     char err[256] = "";
     uint64_t lsn = 0;
@@ -741,8 +810,9 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     cc.data_dir = r->data_dir;
     cc.address = r->peer[0] ? r->peer : NULL;
     cc.join = r->join[0] ? r->join : NULL;
-    if (clu_member_role_parse(r->join_role, &cc.join_role))
-        cc.join_role = CLU_MEMBER_VOTER;
+    if (r->witness || clu_member_role_parse(r->join_role, &cc.join_role))
+        cc.join_role = CLU_MEMBER_VOTER; /* a witness votes */
+    cc.witness = r->witness;
     cc.initial_members = r->members;
     cc.rpc_fn = rpc_request;
     cc.rpc_ud = r;
@@ -838,6 +908,11 @@ void rpl_free(struct rpl *r)
 unsigned rpl_role_generation(struct rpl *r)
 {
     return atomic_load(&r->role_gen);
+}
+
+int rpl_is_witness(struct rpl *r)
+{
+    return r->witness;
 }
 
 int rpl_is_leader(struct rpl *r)
@@ -1174,6 +1249,7 @@ void rpl_status(struct rpl *r, struct rpl_status *out)
     if (!r->node)
         return;
     util_strlcpy(out->address, clu_address(r->node), sizeof out->address);
+    out->witness = r->witness;
     enum clu_role role = clu_role(r->node);
     out->state = role == CLU_ROLE_LEADER ? "leader" : role == CLU_ROLE_FOLLOWER ? "follower"
                  : role == CLU_ROLE_CANDIDATE ? "candidate" : "none";
@@ -1203,7 +1279,7 @@ static void stepped_down(void *data, int status)
     r->transferring = 0;
     resume_writers(r); /* now they meet "not the leader" (25006) */
     if (status == 0)
-        log_info("repl.transferred", "msg=\"leadership handed over before shutdown\"");
+        log_info("repl.transferred", "msg=\"leadership handed over\"");
     else
         log_warn("repl.transfer_failed", "status=%s", clu_status_name(status));
 }

@@ -48,6 +48,8 @@ void rpl_free(struct rpl *r);
 
 /* Any thread: does this node lead (and take writes) now? */
 int rpl_is_leader(struct rpl *r);
+/* A witness votes and keeps the Raft log but has no data: it refuses SQL sessions. */
+int rpl_is_witness(struct rpl *r);
 /* Any thread: a number that changes whenever the role changes (sessions
  * re-send in_hot_standby / default_transaction_read_only when it does). */
 unsigned rpl_role_generation(struct rpl *r);
@@ -132,6 +134,7 @@ struct rpl_status {
     uint64_t id;
     char address[64];
     const char *state; /* "leader", "follower", "candidate", "none" */
+    int witness;       /* this node is a witness */
     uint64_t term, commit_index, applied_index, last_index, snapshot_index, lsn;
     uint64_t leader_id; /* 0 when unknown */
     char leader_address[64];

@@ -363,6 +363,10 @@ static void auth_done(struct session *s)
         ses_fatal(s, "3D000", msg);
         return;
     }
+    if (s->srv->repl && rpl_is_witness(s->srv->repl)) {
+        ses_fatal(s, "57P03", "this node is a witness: it votes but holds no data; connect to another member");
+        return;
+    }
     pgw_auth_ok(&b);
     ses_params_status(s, &b);
     pgw_backend_key(&b, s->pid, s->key);

@@ -417,3 +417,45 @@ def test_peer_port_survives_bad_input(orbit_factory):
     assert rows(a) == expect([1, 2, 3])
     assert exchange(hs() + b"MEMBERS\n").startswith(b"OK 1 ")
     assert a.alive()
+
+
+@pytest.mark.timeout(150)
+def test_witness_breaks_ties_without_data(orbit_factory):
+    """Two voters with data and a witness (a voter that keeps the Raft log but
+    no data): the witness refuses SQL sessions, keeps no rows, compacts its
+    log with empty snapshots that no other node installs, and with the
+    leader killed it lets the other voter lead (handing leadership over if it
+    wins the election itself)."""
+    a = first_node(orbit_factory, args=["--snapshot-threshold", "30"])
+    b = join(orbit_factory, a, "--snapshot-threshold", "30")
+    w = join(orbit_factory, a, "--join-role", "witness", "--snapshot-threshold", "30")
+    ia, ib, iw = node_id(a), node_id(b), node_id(w)
+    wait_for("three voters", lambda: roles(a) == {ia: "voter", ib: "voter", iw: "voter"})
+    assert status(w)["witness"] is True and status(a)["witness"] is False
+    assert os.path.exists(os.path.join(w.data_dir, "witness"))
+    with pytest.raises(psycopg2.OperationalError) as e:
+        w.connect()
+    assert "witness" in str(e.value)
+    insert(a, range(1, 121))
+    wait_rows([a, b], expect(range(1, 121)))
+    wait_for("the witness compacts its log", lambda: "repl.snapshot " in w.log())
+    snaps = os.listdir(os.path.join(w.data_dir, "snapshots"))
+    assert any(f.endswith("-witness.db") for f in snaps), snaps
+    wait_for("w has the whole log", lambda: status(w)["lsn"] == status(a)["lsn"])
+    # the leader dies: b and w are a majority; b must end up leading
+    a.kill9()
+    wait_for("b leads", lambda: status(b)["state"] == "leader", timeout=20)
+    wait_for("b takes writes", lambda: insert(b, [121]) is None)
+    # a comes back far behind; it never installs the witness's empty snapshot
+    a.start(20)
+    wait_rows([a, b], expect(range(1, 122)), timeout=30)
+    assert "-witness.db" not in " ".join(os.listdir(os.path.join(a.data_dir, "snapshots")))
+    p = ctl("cluster", "verify", "--peer", peer(b))
+    assert p.returncode == 0 and "ok: 2 members agree" in p.stdout and "witness: no data" in p.stdout, \
+        p.stdout + p.stderr
+    # made leader on purpose, the witness hands leadership on at once
+    p = ctl("cluster", "transfer", "--peer", peer(b), "--to", iw)
+    wait_for("the witness handed leadership over", lambda: "a witness leads: handing leadership" in w.log())
+    wait_for("a voter with data leads", lambda: any(status(n)["state"] == "leader" for n in (a, b)), timeout=20)
+    assert status(w)["state"] != "leader"
+    wait_for("writes go on", lambda: insert(a if status(a)["state"] == "leader" else b, [122]) is None)
