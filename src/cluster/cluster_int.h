@@ -203,6 +203,9 @@ struct clu_node {
     uv_tcp_t listener;        /* the peer port (rpc.c reads the handshakes) */
     int listening;
     struct rpc_incoming *incoming; /* connections still sending their handshake */
+    struct clu_rpc_call *ri_batch, *ri_next; /* READINDEX: in the barrier in flight; waiting */
+    int ri_active;
+    uint64_t ri_mark;
     int nincoming;
     struct clu_rpc_conn *rpc_conns;
     struct clu_rpc_call *rpc_calls, *rpc_calls_tail;

@@ -326,18 +326,43 @@ static void change_done(void *data, int status)
     finish_status(c->n, c, status, c->line);
 }
 
-/* The barrier of a READINDEX is applied: everything committed before the
- * request is in the leader's state (and its leadership was confirmed by a
- * quorum, since the barrier committed). */
+/* READINDEX requests are batched: those that arrive while a barrier is in
+ * flight share the next one (one log write per batch, not per read). The
+ * mark is taken when a batch's barrier is appended, after every request of
+ * the batch arrived. */
+static void read_index_start(struct clu_node *n);
+
+/* The batch's barrier is applied: everything committed before its requests
+ * arrived is in the leader's state, and the leadership was confirmed by a
+ * quorum (the barrier committed). */
 static void read_index_done(void *data, int status)
 {
-    struct clu_rpc_call *c = data;
-    struct clu_node *n = c->n;
-    if (status == CLU_OK)
-        finish(n, c, "OK %llu %llu", (unsigned long long)raft_last_applied(&n->raft),
-               (unsigned long long)c->id);
-    else
-        finish_status(n, c, status, "READINDEX");
+    struct clu_node *n = data;
+    struct clu_rpc_call *c = n->ri_batch;
+    n->ri_batch = NULL;
+    while (c) {
+        struct clu_rpc_call *next = c->next; /* c is gone once finished */
+        if (status == CLU_OK)
+            finish(n, c, "OK %llu %llu", (unsigned long long)raft_last_applied(&n->raft),
+                   (unsigned long long)n->ri_mark);
+        else
+            finish_status(n, c, status, "READINDEX");
+        c = next;
+    }
+    n->ri_active = 0;
+    if (n->ri_next)
+        read_index_start(n);
+}
+
+static void read_index_start(struct clu_node *n)
+{
+    n->ri_batch = n->ri_next;
+    n->ri_next = NULL;
+    n->ri_mark = n->cfg.read_mark ? n->cfg.read_mark(n->cfg.rpc_ud) : 0;
+    n->ri_active = 1;
+    int rc = clu_barrier(n, read_index_done, n);
+    if (rc != CLU_OK)
+        read_index_done(n, rc);
 }
 
 static void join_added(void *data, int status);
@@ -413,8 +438,11 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
     if (strcmp(verb, "READINDEX") == 0 && k == 1) {
         if (!leader_or_redirect(n, c))
             return;
-        c->id = n->cfg.read_mark ? n->cfg.read_mark(n->cfg.rpc_ud) : 0;
-        rc = clu_barrier(n, read_index_done, c);
+        c->next = n->ri_next;
+        n->ri_next = c;
+        if (!n->ri_active)
+            read_index_start(n);
+        return;
     } else if (strcmp(verb, "JOIN") == 0) {
         if (k != 4 || !id_ok || clu_member_role_parse(a3, &c->role)) {
             finish(n, c, "ERR EINVAL usage: JOIN <id hex> <host:port> voter|standby|spare");
