@@ -32,6 +32,8 @@ struct rpl {
     int multi;                 /* more than one node may lead: see repair_if_ahead */
     int witness;               /* a voter without data (DATA/witness): see docs/repl.md */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
+    uv_timer_t step_timer;     /* loop: waits for the records in flight before the transfer */
+    uint64_t step_down_t0;
     char base_path[4200];
     uv_loop_t *loop;
     struct exe_pool *pool;
@@ -826,6 +828,8 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
         cc.snapshot_trailing = cc.snapshot_threshold;
     check_disk(r);
     uv_timer_init(loop, &r->timer);
+    uv_timer_init(loop, &r->step_timer);
+    r->step_timer.data = r;
     r->timer.data = r;
     r->timer_on = 1;
     uv_timer_start(&r->timer, timer_cb, TICK_MS, TICK_MS);
@@ -876,6 +880,8 @@ void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
     if (r->timer_on) {
         uv_timer_stop(&r->timer);
         uv_close((uv_handle_t *)&r->timer, NULL);
+        uv_timer_stop(&r->step_timer);
+        uv_close((uv_handle_t *)&r->step_timer, NULL);
         r->timer_on = 0;
     }
     r->stop_cb = cb;
@@ -1284,18 +1290,37 @@ static void stepped_down(void *data, int status)
         log_warn("repl.transfer_failed", "status=%s", clu_status_name(status));
 }
 
+/* Hand over only once no record is in flight and no transaction holds the
+ * write token (at most PAUSE_MAX_NS): a leader that loses its leadership
+ * with records in flight must fence itself (exit 3), and the switchover
+ * would fail the clients whose commits were under way. */
+static void step_down_poll(uv_timer_t *t)
+{
+    struct rpl *r = t->data;
+    int waited_out = util_now_ns() - r->step_down_t0 > PAUSE_MAX_NS, held = 0;
+    if (r->pool)
+        (void)exe_write_waiters(r->pool, &held); /* a transaction still writing commits soon */
+    if ((atomic_load(&r->inflight) > 0 || held) && !waited_out && r->node && clu_is_leader(r->node))
+        return;
+    uv_timer_stop(t);
+    if (!r->node || !clu_is_leader(r->node) || clu_transfer(r->node, 0, stepped_down, r) != 0) {
+        r->transferring = 0;
+        resume_writers(r);
+        return;
+    }
+    log_info("repl.transfer", "msg=\"SIGTERM on the leader: handing leadership over before draining\" "
+             "inflight=%d", atomic_load(&r->inflight));
+}
+
 void rpl_step_down(struct rpl *r)
 {
     struct clu_member m[2];
-    if (!r->node || !clu_is_leader(r->node) || clu_members(r->node, m, 2) < 2)
+    if (!r->node || !clu_is_leader(r->node) || clu_members(r->node, m, 2) < 2 || r->transferring)
         return;
     pause_writers(r); /* no new local commits while the leadership moves */
-    if (clu_transfer(r->node, 0, stepped_down, r) == 0) {
-        r->transferring = 1;
-        log_info("repl.transfer", "msg=\"SIGTERM on the leader: handing leadership over before draining\"");
-    } else {
-        resume_writers(r);
-    }
+    r->transferring = 1;
+    r->step_down_t0 = util_now_ns();
+    uv_timer_start(&r->step_timer, step_down_poll, 0, 1);
 }
 
 int rpl_stepping_down(struct rpl *r)
