@@ -77,6 +77,8 @@ int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, 
             (long long)json_integer_value(json_object_get(j, "last_index")),
             (long long)json_integer_value(json_object_get(j, "snapshot_index")),
             (long long)json_integer_value(json_object_get(j, "lsn")));
+    if (json_is_true(json_object_get(j, "witness")))
+        fprintf(out, "witness  this node votes and keeps the Raft log, but holds no data\n");
     const char *lid = json_string_value(json_object_get(j, "leader_id"));
     fprintf(out, "leader   %s %s\n", lid && *lid ? lid : "unknown",
             json_string_value(json_object_get(j, "leader_address")));

@@ -457,6 +457,8 @@ def test_witness_breaks_ties_without_data(orbit_factory):
     ia, ib, iw = node_id(a), node_id(b), node_id(w)
     wait_for("three voters", lambda: roles(a) == {ia: "voter", ib: "voter", iw: "voter"})
     assert status(w)["witness"] is True and status(a)["witness"] is False
+    p = ctl("cluster", "status", "--http", "127.0.0.1:%d" % w.http_port)
+    assert p.returncode == 0 and "witness" in p.stdout, p.stdout + p.stderr
     assert os.path.exists(os.path.join(w.data_dir, "witness"))
     with pytest.raises(psycopg2.OperationalError) as e:
         w.connect()
