@@ -98,6 +98,9 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t);
  * `workers` tasks run at once outside such waits. */
 void exe_block_begin(struct exe_pool *p);
 void exe_block_end(struct exe_pool *p);
+/* From inside run: ns of this run went to waiting for the client, and it
+ * ran `jobs` more jobs it read itself (kept out of the per-job time). */
+void exe_note_client_wait(uint64_t ns, unsigned jobs);
 /* Any thread. While paused, the write token is handed to nobody new: a
  * task asking for it parks (the current holder keeps it until it
  * releases it). Unpausing hands it to the first parked task. */
@@ -111,6 +114,7 @@ void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns);
 /* Counters for observability. */
 struct exe_stats {
     uint64_t tasks_run;
+    uint64_t direct_jobs; /* of which read from the client's socket by the executor thread itself */
     uint64_t admission_waits;
     uint64_t admission_timeouts;
     uint64_t write_waits;

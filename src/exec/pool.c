@@ -26,6 +26,10 @@ struct queue {
     unsigned pushes;
 };
 
+/* what the task running on this thread reported with exe_note_client_wait */
+static _Thread_local uint64_t tl_wait_ns;
+static _Thread_local unsigned tl_jobs;
+
 struct exe_pool {
     pthread_mutex_t mu;
     atomic_int nready;  /* mirror of ready.n, read without the lock while spinning */
@@ -205,7 +209,11 @@ static void *worker_main(void *arg)
         enum exe_rc rc = t->run(t);
         uint64_t dt = util_now_ns() - t0;
         pthread_mutex_lock(&p->mu);
-        p->st.run_ns += dt;
+        p->st.run_ns += dt > tl_wait_ns ? dt - tl_wait_ns : 0;
+        p->st.tasks_run += tl_jobs;
+        p->st.direct_jobs += tl_jobs;
+        tl_wait_ns = 0;
+        tl_jobs = 0;
         p->running--; /* this thread goes on with the next ready task itself */
         if (rc == EXE_WAIT_WRITE) {
             if (!p->writer && !p->write_paused) {
@@ -411,6 +419,12 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t)
     p->writer = NULL;
     hand_write_token(p);
     pthread_mutex_unlock(&p->mu);
+}
+
+void exe_note_client_wait(uint64_t ns, unsigned jobs)
+{
+    tl_wait_ns += ns;
+    tl_jobs += jobs;
 }
 
 void exe_block_begin(struct exe_pool *p)

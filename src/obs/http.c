@@ -99,6 +99,10 @@ static void metrics(struct http_conn *c)
     GAUGE("orbit_pool_connections_free", "Pooled SQLite connections not in use.", "%d", st.conns_free);
     GAUGE("orbit_exec_queued", "Jobs waiting to run (ready, admission, write token).", "%d", st.queued);
     COUNTER("orbit_exec_jobs_total", "Jobs run by executor threads.", st.tasks_run);
+    COUNTER("orbit_exec_direct_jobs_total",
+            "Jobs of the write-lock holder's transaction that its executor thread read from the client's "
+            "socket itself (writer_poll_us), without a hand-off through the event loop.",
+            st.direct_jobs);
     COUNTER("orbit_admission_waits_total", "Jobs that waited for a pooled connection.", st.admission_waits);
     COUNTER("orbit_admission_timeouts_total", "Jobs that gave up waiting for a pooled connection.",
             st.admission_timeouts);

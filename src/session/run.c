@@ -3,11 +3,14 @@
  * query protocol, transaction control, result rows, errors. A job that
  * needs the write token while another session holds it returns
  * EXE_WAIT_WRITE and resumes at the same message and statement. */
+#include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "session_int.h"
 
@@ -1009,6 +1012,91 @@ static void finish_job(struct session *s)
     net_post(s, d, len, 1);
 }
 
+/* The write-token holder's fast path (the loop set s->fast and stopped
+ * reading): answer the client on the socket directly and wait there, up
+ * to writer_poll_us, for its next batch of messages, skipping the two
+ * hand-offs through the loop thread per statement while every other
+ * writer waits for this transaction. Returns 1 with the next batch in jin;
+ * 0 to end the job the usual way (s->out holds what is still unsent, and
+ * with fast_left set jin[jpos..] holds input read but not run). */
+static int fast_next(struct session *s)
+{
+    if (!s->fast || s->defer || s->terminate || s->closing || s->copy_in || !s->task.holds_write ||
+        s->txn == 'I' || atomic_load(&s->inflight) != 0 || !buf_ok(&s->out))
+        return 0;
+    uv_os_fd_t fd;
+    if (uv_fileno(&s->h.handle, &fd) != 0)
+        return 0;
+    report_role(s);
+    size_t off = 0;
+    while (off < s->out.len) {
+        ssize_t n = send(fd, s->out.data + off, s->out.len - off, MSG_NOSIGNAL);
+        if (n > 0)
+            off += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break; /* full socket buffer or an error: the loop takes over */
+    }
+    buf_consume(&s->out, off);
+    if (s->out.len) {
+        log_debug("writer_fast_path", "pid=%u unsent=%zu msg=\"socket full: the loop writes the rest\"", s->pid,
+                  s->out.len);
+        return 0;
+    }
+    buf_reset(&s->jin);
+    s->jpos = 0;
+    uint64_t t0 = util_now_ns();
+    uint64_t until = t0 + (uint64_t)s->srv->cfg->writer_poll_us * 1000;
+    uint32_t maxlen = (uint32_t)s->srv->cfg->max_message_size;
+    int got = 0;
+    exe_block_begin(s->srv->pool);
+    for (;;) {
+        uint64_t now = util_now_ns();
+        if (now >= until || s->closing)
+            break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        uint64_t left = until - now;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ULL), .tv_nsec = (long)(left % 1000000000ULL)};
+        int r = ppoll(&pfd, 1, &ts, NULL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || !(pfd.revents & POLLIN))
+            break; /* timeout; hang-ups and errors are the loop's to see */
+        char tmp[16384];
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* EOF stays readable: the loop sees it */
+        buf_append(&s->jin, tmp, (size_t)n);
+        if (!buf_ok(&s->jin))
+            break;
+        size_t end;
+        int rc = ses_scan_batch(s->jin.data, s->jin.len, maxlen, &end);
+        if (rc < 0 || (rc > 0 && end != s->jin.len))
+            break; /* bad input or more than one batch: the loop's framing decides */
+        if (rc > 0) {
+            got = 1;
+            break;
+        }
+    }
+    exe_block_end(s->srv->pool);
+    exe_note_client_wait(util_now_ns() - t0, (unsigned)got);
+    if (!got) {
+        if (!buf_ok(&s->jin)) {
+            ses_send_error(s, "53200", "out of memory", NULL, NULL);
+            s->terminate = 1;
+        } else if (s->jin.len) {
+            s->fast_left = 1;
+        }
+        return 0;
+    }
+    s->cancel = 0; /* a cancel that arrived between statements cancels nothing */
+    start_deadline(s);
+    return 1;
+}
+
 enum exe_rc ses_run(struct exe_task *t)
 {
     struct session *s = of_task(t);
@@ -1050,6 +1138,7 @@ enum exe_rc ses_run(struct exe_task *t)
     c->fn.cancel = &s->cancel;
     c->fn.internal = 0;
     start_deadline(s);
+next_batch:
     while (s->jpos < s->jin.len && !s->terminate) {
         char type;
         const char *p;
@@ -1105,6 +1194,8 @@ enum exe_rc ses_run(struct exe_task *t)
         s->jpos += total;
         ses_maybe_flush(s);
     }
+    if (fast_next(s))
+        goto next_batch;
     if (s->terminate && s->task.conn) {
         cleanup_job(s);
     }

@@ -41,6 +41,9 @@ struct session {
     uint8_t state;
     uint8_t busy;        /* a job is queued or running (loop) */
     uint8_t reading;     /* (loop) */
+    uint8_t fast;        /* the loop stopped reading: the job's worker may write and read
+                            the socket itself (set by the loop before the job is queued) */
+    uint8_t fast_left;   /* jin[jpos..] is input the worker read and hands back to the loop */
     uint8_t txn;         /* 'I', 'T' or 'E' */
     uint8_t skip_to_sync;
     uint8_t copy_in;

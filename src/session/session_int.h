@@ -62,6 +62,11 @@ struct ses_query {
 
 /* startup.c */
 void ses_pump(struct session *s);
+/* How much of p (complete messages) forms the next job: 1 with *end set
+ * when it ends at a message the client waits on (or fills a batch), 0
+ * when more input is needed (*end: the complete messages so far), -1 on
+ * a bad length. */
+int ses_scan_batch(const char *p, size_t avail, uint32_t maxlen, size_t *end);
 void ses_params_status(struct session *s, struct buf *b);
 
 /* run.c (worker) */

@@ -139,6 +139,12 @@ void ses_close(struct session *s)
 
 void ses_fatal(struct session *s, const char *sqlstate, const char *msg)
 {
+    if (s->busy && s->fast) {
+        /* the job's worker writes to the socket itself: the session just
+         * closes when the job ends (within writer_poll_us) */
+        ses_close(s);
+        return;
+    }
     struct buf b;
     buf_init(&b);
     pgw_error(&b, 'E', "FATAL", sqlstate, msg, NULL, NULL);
@@ -455,6 +461,28 @@ static int batch_is_short(const char *p, size_t n)
     return 1;
 }
 
+int ses_scan_batch(const char *p, size_t avail, uint32_t maxlen, size_t *end)
+{
+    size_t off = 0;
+    for (;;) {
+        char type;
+        const char *payload;
+        size_t plen, total;
+        int rc = pgw_frame(p + off, avail - off, maxlen, &type, &payload, &plen, &total);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            *end = off;
+            return off >= JOB_BATCH_BYTES ? 1 : 0;
+        }
+        off += total;
+        if (is_boundary(type) || off >= JOB_BATCH_BYTES) {
+            *end = off;
+            return 1;
+        }
+    }
+}
+
 static void dispatch(struct session *s, size_t n)
 {
     buf_reset(&s->jin);
@@ -469,6 +497,13 @@ static void dispatch(struct session *s, size_t n)
     /* Parse/Describe/Close/Sync outside a transaction hold a connection
      * only for this job: they may use a reserved one */
     s->task.short_job = !s->task.conn && s->txn == 'I' && !s->copy_in && batch_is_short(s->jin.data, n);
+    /* Inside a transaction block the job may hold (or take) the write
+     * token, and then every writer waits for this client's next statement:
+     * its worker may answer and read the socket itself (run.c, fast_next),
+     * so the loop stops reading meanwhile. */
+    s->fast = s->srv->cfg->writer_poll_us > 0 && s->txn != 'I' && !s->copy_in && s->in.len == 0;
+    if (s->fast)
+        net_read_stop(s);
     exe_submit(s->srv->pool, &s->task);
 }
 
@@ -512,30 +547,21 @@ void ses_pump(struct session *s)
             ses_close(s);
             return;
         }
-        size_t off = total;
-        int boundary = is_boundary(type);
-        while (!boundary && off < JOB_BATCH_BYTES) {
-            rc = pgw_frame(p + off, avail - off, maxlen, &type, &payload, &plen, &total);
-            if (rc < 0) {
-                ses_fatal(s, "08P01", "invalid message length");
-                return;
-            }
-            if (rc == 0)
-                break;
-            off += total;
-            boundary = is_boundary(type);
+        size_t off;
+        rc = ses_scan_batch(p, avail, maxlen, &off);
+        if (rc < 0) {
+            ses_fatal(s, "08P01", "invalid message length");
+            return;
         }
-        if (boundary || off >= JOB_BATCH_BYTES || s->copy_in) {
+        if (rc > 0 || s->copy_in)
             dispatch(s, off);
-            break;
-        }
-        break; /* wait for the rest of the batch */
+        break; /* dispatched, or wait for the rest of the batch */
     }
     if (s->in.len == 0 && s->in.cap)
         buf_free(&s->in); /* idle sessions hold no buffer */
     if (s->state == SES_CLOSING)
         return;
-    if (s->in.len > READ_PAUSE_BYTES && s->busy)
+    if ((s->in.len > READ_PAUSE_BYTES || s->fast) && s->busy)
         net_read_stop(s);
     else
         net_read_start(s);
@@ -557,6 +583,17 @@ void ses_job_done(struct session *s)
 {
     s->busy = 0;
     s->cancel = 0;
+    s->fast = 0;
+    if (s->fast_left) {
+        /* input the worker read from the socket but did not run */
+        s->fast_left = 0;
+        buf_append(&s->in, s->jin.data + s->jpos, s->jin.len - s->jpos);
+        buf_reset(&s->jin);
+        if (!buf_ok(&s->in)) {
+            ses_fatal(s, "53200", "out of memory");
+            return;
+        }
+    }
     if (s->cleanup) {
         s->cleanup = 0;
         net_close(s);

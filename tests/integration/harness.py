@@ -29,7 +29,7 @@ import orbit  # noqa: E402
 orbit.raise_nofile()
 
 __all__ = ["pytest_configure", "_orbitd_binary", "_test_timeout", "pytest_runtest_makereport",
-           "Factory", "orbit_factory", "server", "shared_server", "conn", "unique_name"]
+           "Factory", "orbit_factory", "server", "shared_server", "conn", "unique_name", "id_table"]
 
 
 def pytest_configure(config):
@@ -178,3 +178,16 @@ def unique_name(request):
     """A table name unique to this test (shared servers are shared by a module)."""
     import re
     return "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+
+
+@pytest.fixture
+def id_table(shared_server, unique_name):
+    """A table (id integer PRIMARY KEY, v text) on the module's shared
+    server, dropped after the test; yields its name."""
+    c = shared_server.connect()
+    c.cursor().execute("CREATE TABLE %s (id integer PRIMARY KEY, v text)" % unique_name)
+    c.close()
+    yield unique_name
+    c = shared_server.connect()
+    c.cursor().execute("DROP TABLE %s" % unique_name)
+    c.close()

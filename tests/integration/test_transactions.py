@@ -17,14 +17,8 @@ def raw(shared_server):
 
 
 @pytest.fixture
-def table(shared_server, unique_name):
-    c = shared_server.connect()
-    c.cursor().execute("CREATE TABLE %s (id integer PRIMARY KEY, v text)" % unique_name)
-    c.close()
-    yield unique_name
-    c = shared_server.connect()
-    c.cursor().execute("DROP TABLE %s" % unique_name)
-    c.close()
+def table(id_table):
+    return id_table
 
 
 def ids(conn, t):
