@@ -45,9 +45,10 @@ static const struct setting settings[] = {
     S("max_message_size", K_SIZE, max_message_size, "1GB", 1, "largest protocol message accepted"),
     S("worker_spin_us", K_INT, worker_spin_us, "0", 0,
       "microseconds an idle executor thread polls for work before sleeping"),
-    S("writer_poll_us", K_INT, writer_poll_us, "1000", 0,
-      "microseconds the executor thread of the transaction holding the write lock waits on its "
-      "client's socket for the next statement before handing the session back to the event loop (0 = off)"),
+    S("client_poll_us", K_INT, client_poll_us, "1000", 0,
+      "microseconds an executor thread that just answered a client waits on its socket for the next "
+      "request (run there without a hand-off through the event loop) before handing the session back "
+      "to the loop (0 = off; at most pool_size / 2 wait at once, plus the write-lock holder)"),
     S("statement_cache_size", K_INT, statement_cache_size, "256", 0,
       "prepared statements cached per pooled connection"),
     S("peer", K_STR, peer, "127.0.0.1:7433", 0, "HOST:PORT for Raft traffic between nodes (advertised)"),

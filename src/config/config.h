@@ -35,7 +35,7 @@ struct cfg {
     int64_t max_message_size;
     int64_t statement_cache_size;
     int64_t worker_spin_us;
-    int64_t writer_poll_us;
+    int64_t client_poll_us;
     char *peer; /* HOST:PORT for Raft */
     char *join; /* "" = bootstrap a fresh data dir */
     char *initial_members; /* "" = this node alone (or --join) */

@@ -70,6 +70,7 @@ struct exe_config {
     int spin_us; /* how long an idle worker polls before sleeping */
     int capture; /* give every connection a txlog capture */
     int blocking_threads; /* extra threads for tasks blocked in exe_block_begin */
+    int max_polling;      /* of those, at most this many waiting on a client's socket */
     int reserved_conns;   /* connections beyond pool_size kept for short tasks, so that a
                              client that blocks on one session (libpq's PQprepare) while
                              its other sessions hold every pooled connection in open
@@ -98,6 +99,16 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t);
  * `workers` tasks run at once outside such waits. */
 void exe_block_begin(struct exe_pool *p);
 void exe_block_end(struct exe_pool *p);
+/* From inside run, around a wait on the client's socket for its next
+ * request (a blocked task, as above). Returns 0 without blocking when
+ * max_polling tasks wait so already, unless `always` (the write-token
+ * holder, whom every writer waits for). poll_end counts `ran` (0 or 1)
+ * in direct_jobs. */
+int exe_poll_begin(struct exe_pool *p, int always);
+void exe_poll_end(struct exe_pool *p, int ran);
+/* From inside run: take a free pooled connection if one is free and
+ * nobody waits for one (1), else 0; never waits. */
+int exe_try_conn(struct exe_pool *p, struct exe_task *t);
 /* From inside run: ns of this run went to waiting for the client, and it
  * ran `jobs` more jobs it read itself (kept out of the per-job time). */
 void exe_note_client_wait(uint64_t ns, unsigned jobs);

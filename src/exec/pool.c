@@ -47,6 +47,7 @@ struct exe_pool {
     pthread_t *threads;
     int nthreads, max_threads;
     int blocked; /* tasks inside exe_block_begin/_end */
+    int polling, max_polling; /* tasks inside exe_poll_begin/_end (of the blocked ones) */
     int stopping;
     uint64_t admission_timeout_ns;
     struct exe_stats st;
@@ -211,7 +212,6 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         p->st.run_ns += dt > tl_wait_ns ? dt - tl_wait_ns : 0;
         p->st.tasks_run += tl_jobs;
-        p->st.direct_jobs += tl_jobs;
         tl_wait_ns = 0;
         tl_jobs = 0;
         p->running--; /* this thread goes on with the next ready task itself */
@@ -278,6 +278,7 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
      * spare threads made reads measurably slower (wakeups spread over them) */
     int nthreads = cfg->workers;
     p->max_threads = cfg->workers + cfg->blocking_threads;
+    p->max_polling = cfg->max_polling > 0 ? cfg->max_polling : 1;
     p->threads = util_calloc((size_t)p->max_threads, sizeof *p->threads);
     if (!p->conns || !p->threads) {
         snprintf(err, errcap, "out of memory");
@@ -427,15 +428,21 @@ void exe_note_client_wait(uint64_t ns, unsigned jobs)
     tl_jobs += jobs;
 }
 
-void exe_block_begin(struct exe_pool *p)
+/* The running task blocks (lock held): another thread takes ready work. */
+static void block_locked(struct exe_pool *p)
 {
-    pthread_mutex_lock(&p->mu);
     p->running--;
     p->blocked++;
     if (p->ready.n && p->sleeping)
         wake_one(p);
     else if (p->ready.n)
         spawn(p);
+}
+
+void exe_block_begin(struct exe_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    block_locked(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -445,6 +452,42 @@ void exe_block_end(struct exe_pool *p)
     p->running++;
     p->blocked--;
     pthread_mutex_unlock(&p->mu);
+}
+
+int exe_poll_begin(struct exe_pool *p, int always)
+{
+    pthread_mutex_lock(&p->mu);
+    int ok = always || p->polling < p->max_polling;
+    if (ok) {
+        p->polling++;
+        block_locked(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+void exe_poll_end(struct exe_pool *p, int ran)
+{
+    pthread_mutex_lock(&p->mu);
+    p->polling--;
+    p->running++;
+    p->blocked--;
+    p->st.direct_jobs += (uint64_t)ran;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int exe_try_conn(struct exe_pool *p, struct exe_task *t)
+{
+    if (t->conn)
+        return 1;
+    pthread_mutex_lock(&p->mu);
+    if (p->free_conns && p->admission.n == 0) {
+        t->conn = p->free_conns;
+        p->free_conns = t->conn->next_free;
+        p->nfree--;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return t->conn != NULL;
 }
 
 void exe_write_pause(struct exe_pool *p, int paused)

@@ -183,8 +183,10 @@ int main(int argc, char **argv)
         .capture = 1,
     };
     /* a worker waits for Raft while its commit is in flight: one extra
-     * thread per pooled connection keeps the cores busy meanwhile */
-    ec.blocking_threads = ec.pool_size;
+     * thread per pooled connection keeps the cores busy meanwhile; and up
+     * to pool_size / 2 more wait on clients' sockets (client_poll_us) */
+    ec.max_polling = ec.pool_size / 2 > 0 ? ec.pool_size / 2 : 1;
+    ec.blocking_threads = ec.pool_size + ec.max_polling;
     ec.reserved_conns = 2;
     srv.pool = exe_pool_new(&ec, err, sizeof err);
     if (!srv.pool) {

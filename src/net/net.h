@@ -27,6 +27,7 @@ struct net_chunk {
     char *data; /* util_malloc'd, may be NULL */
     size_t len;
     int final; /* the session's job is finished */
+    int resume_read; /* the job parked: the loop reads the socket again */
 };
 
 struct ioloop {
@@ -85,6 +86,9 @@ void net_write_owned(struct session *s, char *data, size_t len);
  * done. Takes ownership of data. Blocks the calling worker while more
  * than the flow-control limit is queued and unwritten for s. */
 void net_post(struct session *s, char *data, size_t len, int final);
+/* Any thread (the job's worker): the job stopped using the socket
+ * directly; the loop calls ses_resume_read for s. */
+void net_post_resume_read(struct session *s);
 /* Loop thread: start/stop reading from the session's socket. */
 void net_read_start(struct session *s);
 void net_read_stop(struct session *s);

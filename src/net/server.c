@@ -225,9 +225,8 @@ void net_write_owned(struct session *s, char *data, size_t len)
     do_write(s, data, len, 1, 0);
 }
 
-void net_post(struct session *s, char *data, size_t len, int final)
+static struct net_chunk *chunk_new(struct session *s, char *data, size_t len, int final)
 {
-    struct ioloop *io = s->io;
     struct net_chunk *c = util_malloc(sizeof *c);
     while (!c) {
         /* the job's end must reach the loop: retry */
@@ -239,13 +238,37 @@ void net_post(struct session *s, char *data, size_t len, int final)
     c->data = data;
     c->len = data ? len : 0;
     c->final = final;
-    pthread_mutex_lock(&io->mu);
-    atomic_fetch_add(&s->inflight, (long)c->len);
+    c->resume_read = 0;
+    return c;
+}
+
+static void outq_push(struct ioloop *io, struct net_chunk *c)
+{
     if (io->outq_tail)
         io->outq_tail->next = c;
     else
         io->outq_head = c;
     io->outq_tail = c;
+}
+
+void net_post_resume_read(struct session *s)
+{
+    struct ioloop *io = s->io;
+    struct net_chunk *c = chunk_new(s, NULL, 0, 0);
+    c->resume_read = 1;
+    pthread_mutex_lock(&io->mu);
+    outq_push(io, c);
+    pthread_mutex_unlock(&io->mu);
+    uv_async_send(&io->async);
+}
+
+void net_post(struct session *s, char *data, size_t len, int final)
+{
+    struct ioloop *io = s->io;
+    struct net_chunk *c = chunk_new(s, data, len, final);
+    pthread_mutex_lock(&io->mu);
+    atomic_fetch_add(&s->inflight, (long)c->len);
+    outq_push(io, c);
     if (!final) {
         s->flow_waiting++;
         while (atomic_load(&s->inflight) > (long)FLOW_HIGH && !s->closing) {
@@ -318,6 +341,8 @@ static void async_cb(uv_async_t *a)
         struct session *s = c->s;
         if (c->data)
             do_write(s, c->data, c->len, 1, c->len);
+        if (c->resume_read)
+            ses_resume_read(s);
         if (c->final)
             ses_job_done(s);
         util_free(c);

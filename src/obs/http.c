@@ -101,7 +101,7 @@ static void metrics(struct http_conn *c)
     COUNTER("orbit_exec_jobs_total", "Jobs run by executor threads.", st.tasks_run);
     COUNTER("orbit_exec_direct_jobs_total",
             "Jobs of the write-lock holder's transaction that its executor thread read from the client's "
-            "socket itself (writer_poll_us), without a hand-off through the event loop.",
+            "socket itself (client_poll_us), without a hand-off through the event loop.",
             st.direct_jobs);
     COUNTER("orbit_admission_waits_total", "Jobs that waited for a pooled connection.", st.admission_waits);
     COUNTER("orbit_admission_timeouts_total", "Jobs that gave up waiting for a pooled connection.",

@@ -1012,22 +1012,47 @@ static void finish_job(struct session *s)
     net_post(s, d, len, 1);
 }
 
-/* The write-token holder's fast path (the loop set s->fast and stopped
- * reading): answer the client on the socket directly and wait there, up
- * to writer_poll_us, for its next batch of messages, skipping the two
- * hand-offs through the loop thread per statement while every other
- * writer waits for this transaction. Returns 1 with the next batch in jin;
- * 0 to end the job the usual way (s->out holds what is still unsent, and
- * with fast_left set jin[jpos..] holds input read but not run). */
+/* Point the connection's SQL functions and progress handler at s. */
+static void bind_conn(struct session *s)
+{
+    struct exe_conn *c = s->task.conn;
+    c->fn.session = s;
+    c->fn.user = s->user;
+    c->fn.database = "orbit";
+    c->fn.pid = s->pid;
+    c->fn.superuser = s->superuser;
+    c->fn.setting = ses_var_cb;
+    c->fn.cancel = &s->cancel;
+    c->fn.internal = 0;
+}
+
+/* The direct path (the loop set s->fast and stopped reading): answer the
+ * client on the socket directly and wait there, up to client_poll_us, for
+ * its next batch of messages, skipping the two hand-offs through the loop
+ * thread per request. This matters most for the write-token holder inside
+ * a transaction block, whom every writer waits for (it always may wait);
+ * other sessions wait only while fewer than max_polling do, and give their
+ * pooled connection back meanwhile unless a transaction keeps it. Returns
+ * 1 with the next batch in jin (and a connection); 0 to end the job the
+ * usual way (s->out holds what is still unsent, and with fast_left set
+ * jin[jpos..] holds input read but not run). */
 static int fast_next(struct session *s)
 {
-    if (!s->fast || s->defer || s->terminate || s->closing || s->copy_in || !s->task.holds_write ||
-        s->txn == 'I' || atomic_load(&s->inflight) != 0 || !buf_ok(&s->out))
+    if (!atomic_load(&s->fast) || s->defer || s->terminate || s->closing || s->copy_in ||
+        atomic_load(&s->inflight) != 0 || !buf_ok(&s->out))
         return 0;
     uv_os_fd_t fd;
     if (uv_fileno(&s->h.handle, &fd) != 0)
         return 0;
+    struct exe_pool *pool = s->srv->pool;
+    int holder = s->task.holds_write && s->txn != 'I';
     report_role(s);
+    ses_wait_visible(s);
+    int keep = s->txn != 'I' || s->implicit_txn || (s->portals && s->portals->count) || s->task.holds_write;
+    if (s->task.conn && !keep) {
+        ses_portals_clear(s);
+        exe_release_conn(pool, &s->task);
+    }
     size_t off = 0;
     while (off < s->out.len) {
         ssize_t n = send(fd, s->out.data + off, s->out.len - off, MSG_NOSIGNAL);
@@ -1040,17 +1065,18 @@ static int fast_next(struct session *s)
     }
     buf_consume(&s->out, off);
     if (s->out.len) {
-        log_debug("writer_fast_path", "pid=%u unsent=%zu msg=\"socket full: the loop writes the rest\"", s->pid,
+        log_debug("direct_path", "pid=%u unsent=%zu msg=\"socket full: the loop writes the rest\"", s->pid,
                   s->out.len);
         return 0;
     }
+    if (!exe_poll_begin(pool, holder))
+        return 0;
     buf_reset(&s->jin);
     s->jpos = 0;
     uint64_t t0 = util_now_ns();
-    uint64_t until = t0 + (uint64_t)s->srv->cfg->writer_poll_us * 1000;
+    uint64_t until = t0 + (uint64_t)s->srv->cfg->client_poll_us * 1000;
     uint32_t maxlen = (uint32_t)s->srv->cfg->max_message_size;
     int got = 0;
-    exe_block_begin(s->srv->pool);
     for (;;) {
         uint64_t now = util_now_ns();
         if (now >= until || s->closing)
@@ -1077,11 +1103,11 @@ static int fast_next(struct session *s)
         if (rc < 0 || (rc > 0 && end != s->jin.len))
             break; /* bad input or more than one batch: the loop's framing decides */
         if (rc > 0) {
-            got = 1;
+            got = exe_try_conn(pool, &s->task); /* none free: the loop queues it */
             break;
         }
     }
-    exe_block_end(s->srv->pool);
+    exe_poll_end(pool, got);
     exe_note_client_wait(util_now_ns() - t0, (unsigned)got);
     if (!got) {
         if (!buf_ok(&s->jin)) {
@@ -1092,7 +1118,8 @@ static int fast_next(struct session *s)
         }
         return 0;
     }
-    s->cancel = 0; /* a cancel that arrived between statements cancels nothing */
+    s->cancel = 0; /* a cancel that arrived between requests cancels nothing */
+    bind_conn(s);
     start_deadline(s);
     return 1;
 }
@@ -1128,15 +1155,7 @@ enum exe_rc ses_run(struct exe_task *t)
         finish_job(s);
         return EXE_DONE;
     }
-    struct exe_conn *c = t->conn;
-    c->fn.session = s;
-    c->fn.user = s->user;
-    c->fn.database = "orbit";
-    c->fn.pid = s->pid;
-    c->fn.superuser = s->superuser;
-    c->fn.setting = ses_var_cb;
-    c->fn.cancel = &s->cancel;
-    c->fn.internal = 0;
+    bind_conn(s);
     start_deadline(s);
 next_batch:
     while (s->jpos < s->jin.len && !s->terminate) {
@@ -1189,8 +1208,13 @@ next_batch:
             break;
         }
         }
-        if (rc == 1)
+        if (rc == 1) {
+            /* parked until the write token is free: the loop reads again
+             * meanwhile (a client that goes away aborts the wait) */
+            if (atomic_exchange(&s->fast, 0))
+                net_post_resume_read(s);
             return EXE_WAIT_WRITE;
+        }
         s->jpos += total;
         ses_maybe_flush(s);
     }

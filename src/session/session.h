@@ -41,8 +41,6 @@ struct session {
     uint8_t state;
     uint8_t busy;        /* a job is queued or running (loop) */
     uint8_t reading;     /* (loop) */
-    uint8_t fast;        /* the loop stopped reading: the job's worker may write and read
-                            the socket itself (set by the loop before the job is queued) */
     uint8_t fast_left;   /* jin[jpos..] is input the worker read and hands back to the loop */
     uint8_t txn;         /* 'I', 'T' or 'E' */
     uint8_t skip_to_sync;
@@ -65,6 +63,9 @@ struct session {
     volatile int closing; /* read by workers */
     volatile int cancel;  /* set by CancelRequest */
     atomic_long inflight; /* bytes posted to the loop and not yet written */
+    atomic_int fast;      /* the loop stopped reading: the job's worker may write and read the
+                             socket itself (set by the loop before the job is queued; the worker
+                             clears it and has the loop read again when the job parks) */
     int flow_waiting;
     char *user;
     char *app_name;
@@ -83,6 +84,7 @@ struct session *ses_new(struct ioloop *io, int is_unix);
 void ses_on_data(struct session *s, const char *data, size_t len);
 void ses_on_eof(struct session *s);
 void ses_job_done(struct session *s);
+void ses_resume_read(struct session *s); /* the job parked and left the socket to the loop */
 void ses_free(struct session *s); /* from the handle's close callback */
 void ses_close(struct session *s);  /* begin closing (rollback first if needed) */
 /* Send FATAL with the SQLSTATE and close (loop thread, session not busy). */

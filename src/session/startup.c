@@ -139,9 +139,9 @@ void ses_close(struct session *s)
 
 void ses_fatal(struct session *s, const char *sqlstate, const char *msg)
 {
-    if (s->busy && s->fast) {
+    if (s->busy && atomic_load(&s->fast)) {
         /* the job's worker writes to the socket itself: the session just
-         * closes when the job ends (within writer_poll_us) */
+         * closes when the job ends (within client_poll_us) */
         ses_close(s);
         return;
     }
@@ -483,13 +483,15 @@ int ses_scan_batch(const char *p, size_t avail, uint32_t maxlen, size_t *end)
     }
 }
 
-static void dispatch(struct session *s, size_t n)
+/* Queue the first n bytes of input as a job. Returns 1 when the loop
+ * stopped reading for it (the direct path, run.c fast_next). */
+static int dispatch(struct session *s, size_t n)
 {
     buf_reset(&s->jin);
     buf_append(&s->jin, s->in.data, n);
     if (!buf_ok(&s->jin)) {
         ses_fatal(s, "53200", "out of memory");
-        return;
+        return 0;
     }
     buf_consume(&s->in, n);
     s->jpos = 0;
@@ -497,18 +499,19 @@ static void dispatch(struct session *s, size_t n)
     /* Parse/Describe/Close/Sync outside a transaction hold a connection
      * only for this job: they may use a reserved one */
     s->task.short_job = !s->task.conn && s->txn == 'I' && !s->copy_in && batch_is_short(s->jin.data, n);
-    /* Inside a transaction block the job may hold (or take) the write
-     * token, and then every writer waits for this client's next statement:
-     * its worker may answer and read the socket itself (run.c, fast_next),
-     * so the loop stops reading meanwhile. */
-    s->fast = s->srv->cfg->writer_poll_us > 0 && s->txn != 'I' && !s->copy_in && s->in.len == 0;
-    if (s->fast)
+    /* the job's worker may answer and read the socket itself when nothing
+     * else is buffered: the loop stops reading meanwhile */
+    int fast = s->srv->cfg->client_poll_us > 0 && !s->copy_in && s->in.len == 0;
+    atomic_store(&s->fast, fast);
+    if (fast)
         net_read_stop(s);
-    exe_submit(s->srv->pool, &s->task);
+    exe_submit(s->srv->pool, &s->task); /* s->fast is the worker's from here */
+    return fast;
 }
 
 void ses_pump(struct session *s)
 {
+    int fast = 0;
     while (!s->busy && s->state != SES_CLOSING) {
         const char *p = s->in.data;
         size_t avail = s->in.len;
@@ -554,14 +557,14 @@ void ses_pump(struct session *s)
             return;
         }
         if (rc > 0 || s->copy_in)
-            dispatch(s, off);
+            fast = dispatch(s, off);
         break; /* dispatched, or wait for the rest of the batch */
     }
     if (s->in.len == 0 && s->in.cap)
         buf_free(&s->in); /* idle sessions hold no buffer */
     if (s->state == SES_CLOSING)
         return;
-    if ((s->in.len > READ_PAUSE_BYTES || s->fast) && s->busy)
+    if ((s->in.len > READ_PAUSE_BYTES || fast) && s->busy)
         net_read_stop(s);
     else
         net_read_start(s);
@@ -579,11 +582,17 @@ void ses_on_data(struct session *s, const char *data, size_t len)
     ses_pump(s);
 }
 
+void ses_resume_read(struct session *s)
+{
+    if (s->state != SES_CLOSING && s->in.len <= READ_PAUSE_BYTES)
+        net_read_start(s);
+}
+
 void ses_job_done(struct session *s)
 {
     s->busy = 0;
     s->cancel = 0;
-    s->fast = 0;
+    atomic_store(&s->fast, 0);
     if (s->fast_left) {
         /* input the worker read from the socket but did not run */
         s->fast_left = 0;

@@ -29,7 +29,7 @@ import orbit  # noqa: E402
 orbit.raise_nofile()
 
 __all__ = ["pytest_configure", "_orbitd_binary", "_test_timeout", "pytest_runtest_makereport",
-           "Factory", "orbit_factory", "server", "shared_server", "conn", "unique_name", "id_table"]
+           "Factory", "orbit_factory", "server", "shared_server", "conn", "unique_name", "id_table", "run_threads"]
 
 
 def pytest_configure(config):
@@ -191,3 +191,13 @@ def id_table(shared_server, unique_name):
     c = shared_server.connect()
     c.cursor().execute("DROP TABLE %s" % unique_name)
     c.close()
+
+
+def run_threads(target, n, timeout=60):
+    """Run target(0) .. target(n - 1) on n threads and wait for them all."""
+    import threading
+    threads = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)

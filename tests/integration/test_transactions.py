@@ -7,6 +7,7 @@ import psycopg2.errors
 import pytest
 
 import rawpg
+from harness import run_threads
 
 
 @pytest.fixture
@@ -237,11 +238,7 @@ def test_concurrent_writers_all_commit(shared_server, table):
                         return
         c.close()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    run_threads(worker, 6, 90)
     assert not errors, errors
     c = shared_server.connect()
     assert sorted(ids(c, table)) == sorted(done)

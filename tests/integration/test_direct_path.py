@@ -1,9 +1,10 @@
-"""The write-lock holder's fast path (writer_poll_us): inside a transaction
-block that holds the write token, the executor thread answers the client on
-the socket itself and reads the next statement there, without the two
-hand-offs through the event loop. These tests drive every way out of that
+"""The direct path (client_poll_us): the executor thread that answered a
+client waits on its socket for the next request and runs it there, without
+the two hand-offs through the event loop. It matters most for the write-lock
+holder inside a transaction block. These tests drive every way out of that
 path: pipelined input, think time longer than the wait, a vanished client,
-Terminate, bad input, a full socket, cancel, COPY and the idle timeout."""
+Terminate, bad input, a full socket, cancel, COPY, the idle timeout, a job
+that parks for the write lock, and more clients than may wait at once."""
 import os
 import re
 import socket
@@ -15,6 +16,7 @@ import urllib.request
 import pytest
 
 import rawpg
+from harness import run_threads
 
 
 @pytest.fixture
@@ -118,7 +120,7 @@ def test_pipelined_batches_are_run_in_order(srv, table):
         assert [x.tag for x in r3] == ["INSERT 0 1"]
         assert raw.status == "T"
         # a batch split across two writes, the second after a pause longer
-        # than writer_poll_us: the loop gets the first half back
+        # than client_poll_us: the loop gets the first half back
         q = rawpg.msg("Q", rawpg.cstr("INSERT INTO %s VALUES (4, 'd')" % table))
         raw.send(q[:7])
         time.sleep(0.05)
@@ -249,8 +251,69 @@ def test_idle_in_transaction_timeout_still_applies(srv, table):
     assert ids(srv, table) == [100]
 
 
-def test_fast_path_off(orbit_factory, unique_name):
-    s = orbit_factory(args=["--writer-poll-us", "0"])
+def test_autocommit_clients_use_it_too(srv, table):
+    before = metric(srv, "orbit_exec_direct_jobs_total")
+    c = srv.connect()
+    cur = c.cursor()
+    for i in range(50):
+        cur.execute("SELECT %s", (i,))
+        assert cur.fetchone() == (i,)
+    c.close()
+    assert metric(srv, "orbit_exec_direct_jobs_total") - before >= 25
+
+
+def test_more_clients_than_may_wait_at_once(orbit_factory, unique_name):
+    # pool_size 4: at most 2 sessions wait on their sockets, the rest go
+    # through the loop and admission; every answer must still be right
+    s = orbit_factory(args=["--pool-size", "4"])
+    c = s.connect()
+    c.cursor().execute("CREATE TABLE %s (id integer PRIMARY KEY, n integer)" % unique_name)
+    c.cursor().execute("INSERT INTO %s VALUES (1, 0)" % unique_name)
+    c.close()
+    errors = []
+
+    def client(k):
+        try:
+            conn = s.connect()
+            cur = conn.cursor()
+            for i in range(100):
+                cur.execute("SELECT %s + 1000 * %s", (i, k))
+                assert cur.fetchone() == (i + 1000 * k,)
+                if i % 10 == 0:
+                    cur.execute("UPDATE %s SET n = n + 1 WHERE id = 1" % unique_name)
+            conn.close()
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    run_threads(client, 12)
+    assert not errors, errors
+    c = s.connect()
+    cur = c.cursor()
+    cur.execute("SELECT n FROM %s" % unique_name)
+    assert cur.fetchone() == (120,)
+    c.close()
+    assert metric(s, "orbit_exec_direct_jobs_total") > 0
+
+
+def test_client_gone_while_parked_for_the_write_lock(srv, table):
+    holder = open_write_txn(srv, table)
+    try:
+        waiter = srv.raw()
+        # an autocommit write parks for the write lock; its client goes away
+        waiter.send_msg("Q", rawpg.cstr("INSERT INTO %s VALUES (50, 'w')" % table))
+        time.sleep(0.3)
+        waiter.sock.shutdown(socket.SHUT_RDWR)
+        waiter.close()
+        time.sleep(0.5)  # the loop reads again while the job is parked: it sees the EOF
+        holder.query1("COMMIT")
+    finally:
+        holder.close()
+    writer_gets_through(srv, table, 100)
+    assert ids(srv, table) == [1, 2, 100]
+
+
+def test_direct_path_off(orbit_factory, unique_name):
+    s = orbit_factory(args=["--client-poll-us", "0"])
     c = s.connect(autocommit=False)
     cur = c.cursor()
     cur.execute("CREATE TABLE %s (id integer PRIMARY KEY)" % unique_name)
