@@ -71,6 +71,8 @@ struct exe_config {
     int capture; /* give every connection a txlog capture */
     int blocking_threads; /* extra threads for tasks blocked in exe_block_begin */
     int max_polling;      /* of those, at most this many waiting on a client's socket */
+    int checkpoint_pages; /* > 0: checkpoint on a thread of its own once the WAL has this many
+                             pages, not inside a writer's COMMIT (0: SQLite's automatic one) */
     int reserved_conns;   /* connections beyond pool_size kept for short tasks, so that a
                              client that blocks on one session (libpq's PQprepare) while
                              its other sessions hold every pooled connection in open
@@ -132,6 +134,8 @@ struct exe_stats {
     uint64_t write_holds;   /* write token grants released */
     uint64_t write_hold_ns; /* total time the token was held */
     uint64_t run_ns;        /* total time tasks ran (including commit waits) */
+    uint64_t checkpoints;   /* WAL checkpoints run by the checkpoint thread */
+    uint64_t checkpoint_ns;
     int conns_free;
     int conns_total;
     int queued;

@@ -48,6 +48,14 @@ struct exe_pool {
     int nthreads, max_threads;
     int blocked; /* tasks inside exe_block_begin/_end */
     int polling, max_polling; /* tasks inside exe_poll_begin/_end (of the blocked ones) */
+    /* the checkpointer (exe_config.checkpoint_pages) */
+    int ckpt_pages;
+    pthread_t ckpt_thread;
+    int ckpt_started;
+    sqlite3 *ckpt_db;
+    struct sql_fnctx *ckpt_fn;
+    pthread_cond_t ckpt_cv; /* under mu */
+    int ckpt_wanted;
     int stopping;
     uint64_t admission_timeout_ns;
     struct exe_stats st;
@@ -260,6 +268,56 @@ static void conn_close(struct exe_conn *c)
     c->db = NULL;
 }
 
+/* ---- the checkpointer ----
+ * SQLite's automatic checkpoint runs inside the COMMIT of whichever
+ * connection pushed the WAL past its threshold: that writer holds the write
+ * token all the while (every writer waits), and its commit is already
+ * visible while it runs, so readers wait for its durability longer too.
+ * Pooled connections turn it off (their WAL hook only counts pages) and a
+ * thread with its own connection runs PASSIVE checkpoints instead, which
+ * never block writers or readers. */
+
+static int wal_hook(void *arg, sqlite3 *db, const char *dbname, int pages)
+{
+    struct exe_pool *p = arg;
+    (void)db;
+    (void)dbname;
+    if (pages >= p->ckpt_pages) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->ckpt_wanted) {
+            p->ckpt_wanted = 1;
+            pthread_cond_signal(&p->ckpt_cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    struct exe_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->ckpt_wanted && !p->stopping)
+            pthread_cond_wait(&p->ckpt_cv, &p->mu);
+        if (p->stopping)
+            break;
+        p->ckpt_wanted = 0;
+        pthread_mutex_unlock(&p->mu);
+        uint64_t t0 = util_now_ns();
+        int wal = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(p->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
+        uint64_t dt = util_now_ns() - t0;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warn("checkpoint", "msg=\"%s\"", sqlite3_errmsg(p->ckpt_db));
+        pthread_mutex_lock(&p->mu);
+        p->st.checkpoints++;
+        p->st.checkpoint_ns += dt;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
 struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t errcap)
 {
     struct exe_pool *p = util_calloc(1, sizeof *p);
@@ -268,6 +326,7 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->ckpt_cv, NULL);
     p->admission_timeout_ns = cfg->admission_timeout_ns;
     p->spin_ns = cfg->spin_us * 1000;
     int nconns = cfg->pool_size + cfg->reserved_conns;
@@ -297,6 +356,20 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
         }
         c->reserved = i >= cfg->pool_size;
         conn_put_free(p, c);
+        if (cfg->checkpoint_pages > 0)
+            sqlite3_wal_hook(c->db, wal_hook, p); /* replaces the automatic checkpoint */
+    }
+    p->ckpt_pages = cfg->checkpoint_pages;
+    if (cfg->checkpoint_pages > 0) {
+        struct sql_fnctx *fn = util_calloc(1, sizeof *fn);
+        p->ckpt_fn = fn;
+        if (!fn || sql_db_open(cfg->db_path, fn, &p->ckpt_db, err, errcap))
+            goto fail;
+        if (pthread_create(&p->ckpt_thread, NULL, ckpt_main, p)) {
+            snprintf(err, errcap, "could not start the checkpoint thread");
+            goto fail;
+        }
+        p->ckpt_started = 1;
     }
     for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, p)) {
@@ -319,8 +392,15 @@ void exe_pool_free(struct exe_pool *p)
     p->stopping = 1;
     wake_all(p);
     pthread_mutex_unlock(&p->mu);
+    pthread_cond_broadcast(&p->ckpt_cv);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
+    if (p->ckpt_started)
+        pthread_join(p->ckpt_thread, NULL);
+    if (p->ckpt_db)
+        sqlite3_close_v2(p->ckpt_db);
+    util_free(p->ckpt_fn);
+    pthread_cond_destroy(&p->ckpt_cv);
     for (int i = 0; i < p->nconns; i++)
         conn_close(&p->conns[i]);
     util_free(p->conns);

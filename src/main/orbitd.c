@@ -188,6 +188,7 @@ int main(int argc, char **argv)
     ec.max_polling = ec.pool_size / 2 > 0 ? ec.pool_size / 2 : 1;
     ec.blocking_threads = ec.pool_size + ec.max_polling;
     ec.reserved_conns = 2;
+    ec.checkpoint_pages = 1000; /* SQLite's default threshold, on a thread of its own */
     srv.pool = exe_pool_new(&ec, err, sizeof err);
     if (!srv.pool) {
         fprintf(stderr, "orbitd: %s\n", err);

@@ -100,8 +100,8 @@ static void metrics(struct http_conn *c)
     GAUGE("orbit_exec_queued", "Jobs waiting to run (ready, admission, write token).", "%d", st.queued);
     COUNTER("orbit_exec_jobs_total", "Jobs run by executor threads.", st.tasks_run);
     COUNTER("orbit_exec_direct_jobs_total",
-            "Jobs of the write-lock holder's transaction that its executor thread read from the client's "
-            "socket itself (client_poll_us), without a hand-off through the event loop.",
+            "Jobs an executor thread read from the client's socket itself after answering the previous one "
+            "(client_poll_us), without a hand-off through the event loop.",
             st.direct_jobs);
     COUNTER("orbit_admission_waits_total", "Jobs that waited for a pooled connection.", st.admission_waits);
     COUNTER("orbit_admission_timeouts_total", "Jobs that gave up waiting for a pooled connection.",
@@ -114,6 +114,9 @@ static void metrics(struct http_conn *c)
                (double)(sum_ns) / 1e9, name, (unsigned long long)(count))
     SUMMARY("orbit_write_lock_hold_seconds", "How long each write transaction held the write token.",
             st.write_hold_ns, st.write_holds);
+    SUMMARY("orbit_wal_checkpoint_seconds",
+            "WAL checkpoints (PASSIVE, on the checkpoint thread, never inside a writer's COMMIT).",
+            st.checkpoint_ns, st.checkpoints);
     SUMMARY("orbit_statement_seconds",
             "Server time per job (a Query message, or an extended-protocol batch up to Sync), commit wait included.",
             st.run_ns, st.tasks_run);
