@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <zstd.h>
 
 /* ---- CRC32C (Castagnoli, reflected polynomial 0x82F63B78) ----------------
  * Slicing-by-8 tables built once; SSE4.2's crc32 instruction when the CPU
@@ -135,6 +136,12 @@ int txl_record_has_ddl(const struct txl_record *r)
  * uv = unsigned LEB128 (at most 10 bytes), sv = zigzag then uv. */
 #define HDR_LEN 10
 #define CRC_LEN 4
+/* Bodies this large are zstd-compressed (flag TXL_FLAG_ZSTD) when that
+ * makes them smaller: Raft checksums, writes and sends every byte of a
+ * record before its commit is durable, and a reader that sees the commit
+ * waits for that. Small records, the OLTP case, stay as they are. */
+#define COMPRESS_MIN (64u * 1024)
+#define COMPRESS_LEVEL 1
 static const char MAGIC[4] = {'O', 'T', 'X', 'L'};
 
 static void put_uv(struct buf *b, uint64_t v)
@@ -286,6 +293,38 @@ done:
     return rc;
 }
 
+/* Compress the body of the record at out->data + start in place when it
+ * pays: "lsn:uv raw_len:uv zstd-frame(the rest of the plain body)", so
+ * txl_peek_lsn reads the LSN of either form. */
+static int compress_body(struct buf *out, size_t start)
+{
+    unsigned char *body = (unsigned char *)out->data + start + HDR_LEN;
+    size_t n = out->len - start - HDR_LEN;
+    size_t k = 0; /* the lsn varint */
+    while (k < n && (body[k] & 0x80))
+        k++;
+    if (++k > n)
+        return -1;
+    size_t rest = n - k;
+    size_t cap = ZSTD_compressBound(rest);
+    char *z = util_malloc(cap);
+    if (!z)
+        return 0; /* stays uncompressed */
+    size_t zn = ZSTD_compress(z, cap, body + k, rest, COMPRESS_LEVEL);
+    if (ZSTD_isError(zn) || zn + k + 10 >= n) {
+        util_free(z);
+        return 0;
+    }
+    out->len = start + HDR_LEN + k;
+    put_uv(out, rest);
+    buf_append(out, z, zn);
+    util_free(z);
+    if (!buf_ok(out))
+        return -1;
+    out->data[start + 5] = TXL_FLAG_ZSTD;
+    return 0;
+}
+
 int txl_encode(const struct txl_record *r, struct buf *out)
 {
     size_t start = out->len;
@@ -294,6 +333,11 @@ int txl_encode(const struct txl_record *r, struct buf *out)
     buf_putc(out, 0);
     buf_put_u32(out, 0);
     if (encode_body(r, out) || !buf_ok(out)) {
+        if (buf_ok(out))
+            out->len = start;
+        return -1;
+    }
+    if (out->len - start - HDR_LEN >= COMPRESS_MIN && compress_body(out, start)) {
         if (buf_ok(out))
             out->len = start;
         return -1;
@@ -541,6 +585,53 @@ int txl_peek_lsn(const void *data, size_t len, uint64_t *lsn)
     return get_uv(&r, lsn, "lsn") ? -1 : 0;
 }
 
+/* A TXL_FLAG_ZSTD body: check and inflate it into *plain (util_malloc'd)
+ * and point r at the plain body ("lsn:uv" then the rest). Offsets in later
+ * messages are then those of the plain body. */
+static int decompress_body(struct rd *r, unsigned char **plain)
+{
+    uint64_t lsn, raw;
+    if (get_uv(r, &lsn, "lsn") || get_uv(r, &raw, "uncompressed length"))
+        return -1;
+    size_t k = 0;
+    while (r->p[k] & 0x80)
+        k++;
+    k++; /* the lsn varint, checked above */
+    const unsigned char *z = r->p + r->pos;
+    size_t zn = r->n - r->pos;
+    if (raw > TXL_MAX_RECORD_BYTES) {
+        txl_errf(r->err, r->errcap, "txlog record: uncompressed length %llu exceeds the limit",
+                 (unsigned long long)raw);
+        return -1;
+    }
+    unsigned long long fcs = ZSTD_getFrameContentSize(z, zn);
+    if (fcs != raw || ZSTD_findFrameCompressedSize(z, zn) != zn) {
+        txl_errf(r->err, r->errcap,
+                 "txlog record: the compressed body is not one zstd frame of the %llu bytes the record names",
+                 (unsigned long long)raw);
+        return -1;
+    }
+    unsigned char *b = util_malloc(k + (size_t)raw + 1);
+    if (!b) {
+        txl_errf(r->err, r->errcap, "txlog record: out of memory inflating %llu bytes", (unsigned long long)raw);
+        return -1;
+    }
+    memcpy(b, r->p, k);
+    size_t got = ZSTD_decompress(b + k, (size_t)raw, z, zn);
+    if (ZSTD_isError(got) || got != raw) {
+        txl_errf(r->err, r->errcap, "txlog record: the compressed body does not inflate: %s",
+                 ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+        util_free(b);
+        return -1;
+    }
+    *plain = b;
+    r->p = b;
+    r->n = k + (size_t)raw;
+    r->pos = 0;
+    r->base = 0;
+    return 0;
+}
+
 int txl_decode(const void *data, size_t len, struct txl_record *out, char *err, size_t errcap)
 {
     const unsigned char *p = data;
@@ -581,14 +672,19 @@ int txl_decode(const void *data, size_t len, struct txl_record *out, char *err, 
                  TXL_FORMAT_VERSION);
         return -1;
     }
-    if (p[5] != 0) {
+    if (p[5] & ~TXL_FLAG_ZSTD) {
         txl_errf(err, errcap, "txlog record: unknown flags 0x%02x", p[5]);
         return -1;
     }
+    unsigned char *plain = NULL;
     struct rd r = {.p = p + HDR_LEN, .n = body, .base = HDR_LEN, .err = err, .errcap = errcap};
-    struct dec d = {0};
-    if (parse_body(&r, &d, NULL))
+    if ((p[5] & TXL_FLAG_ZSTD) && decompress_body(&r, &plain))
         return -1;
+    struct dec d = {0};
+    if (parse_body(&r, &d, NULL)) {
+        util_free(plain);
+        return -1;
+    }
     /* Sizes are bounded by the body length checked above. */
     size_t sz_tables = d.ntables * sizeof(char *);
     size_t sz_changes = d.nchanges * sizeof(struct txl_change);
@@ -596,6 +692,7 @@ int txl_decode(const void *data, size_t len, struct txl_record *out, char *err, 
     size_t total_sz = sz_tables + sz_changes + sz_values + d.name_bytes + d.data_bytes;
     char *arena = util_malloc(total_sz ? total_sz : 1);
     if (!arena) {
+        util_free(plain);
         txl_errf(err, errcap, "txlog record: out of memory decoding %zu bytes", len);
         return -1;
     }
@@ -605,7 +702,9 @@ int txl_decode(const void *data, size_t len, struct txl_record *out, char *err, 
     f.vals = (struct txl_value *)(arena + sz_tables + sz_changes);
     f.data = arena + sz_tables + sz_changes + sz_values;
     r.pos = 0;
-    if (parse_body(&r, &f, out)) { /* cannot happen: same bytes as pass one */
+    int bad = parse_body(&r, &f, out); /* cannot fail: same bytes as pass one */
+    util_free(plain);
+    if (bad) {
         util_free(arena);
         txl_record_init(out);
         return -1;

@@ -78,6 +78,7 @@ int txl_record_has_ddl(const struct txl_record *r);
 
 /* Format version written by txl_encode. */
 #define TXL_FORMAT_VERSION 1
+#define TXL_FLAG_ZSTD 0x01 /* header flag: the body after the lsn is one zstd frame */
 /* Hard limits decoding enforces (encoding refuses to exceed them too). */
 #define TXL_MAX_RECORD_BYTES 0x7ff00000u /* whole encoded record */
 #define TXL_MAX_COLUMNS 32767

@@ -50,12 +50,12 @@ def count_on(n, table="t"):
         c.close()
 
 
-def wait_equal(nodes, want, timeout=15):
+def wait_equal(nodes, want, timeout=15, table="t"):
     deadline = time.time() + timeout
     got = None
     while time.time() < deadline:
         try:
-            got = [count_on(n) for n in nodes]
+            got = [count_on(n, table) for n in nodes]
         except psycopg2.Error as e:   # a restarted node may not have the table yet
             got = str(e)
         if isinstance(got, list) and all(g == want for g in got):
@@ -87,13 +87,20 @@ def test_three_nodes_replicate_and_fail_over(orbit_factory):
         cur.execute("INSERT INTO t VALUES (%s, %s)", (i, "v%d" % i))
     c.close()
     wait_equal(nodes, (100, sum(range(1, 101))))
+    # one transaction whose record is big enough to travel zstd-compressed
+    c = lead.connect()
+    c.cursor().execute("CREATE TABLE big (id integer PRIMARY KEY, v text)")
+    c.cursor().execute("INSERT INTO big WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s "
+                       "WHERE i < 20000) SELECT i, 'row ' || i FROM s")
+    c.close()
+    wait_equal(nodes, (20000, sum(range(1, 20001))), table="big")
 
     # /status: this node leads a configuration of three voters
     st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % lead.http_port, timeout=5).read())
     assert st["state"] == "leader" and len(st["members"]) == 3
     assert sorted(m["id"] for m in st["members"]) == IDS
     assert all(m["role"] == "voter" for m in st["members"])
-    assert st["lsn"] == 101 and st["leader_id"] == st["id"]
+    assert st["lsn"] == 103 and st["leader_id"] == st["id"]
     ctl = os.path.join(os.path.dirname(orbit.orbitd_path()), "orbitctl")
     p = subprocess.run([ctl, "cluster", "status", "--http", "127.0.0.1:%d" % followers[0].http_port],
                        capture_output=True, text=True, timeout=20)

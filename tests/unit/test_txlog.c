@@ -389,6 +389,97 @@ static void test_roundtrip(void **state)
     buf_free(&b2);
 }
 
+/* A record of n inserts into "big" (id, 'row id'), in caller storage. */
+static void big_record(struct txl_record *r, struct txl_change *ch, struct txl_value *v, char (*text)[24], int n)
+{
+    txl_record_init(r);
+    r->lsn = 42;
+    r->commit_us = 1700000000000000ULL;
+    r->origin = 7;
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(text[i], sizeof text[i], "row %d", i);
+        v[2 * i] = (struct txl_value){.type = TXL_INTEGER, .i = i};
+        v[2 * i + 1] = (struct txl_value){.type = TXL_TEXT, .n = (uint32_t)len, .p = (const unsigned char *)text[i]};
+        ch[i] = (struct txl_change){.op = TXL_INSERT, .table = "big", .new_rowid = i, .ncol = 2, .newv = v + 2 * i};
+    }
+    r->changes = ch;
+    r->nchanges = (size_t)n;
+}
+
+static void test_compressed(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    struct txl_change *ch = calloc(N, sizeof *ch);
+    struct txl_value *v = calloc(2 * N, sizeof *v);
+    char(*text)[24] = calloc(N, sizeof *text);
+    assert_non_null(ch);
+    assert_non_null(v);
+    assert_non_null(text);
+    struct txl_record r, d;
+    big_record(&r, ch, v, text, N);
+    struct buf b, b2;
+    buf_init(&b);
+    buf_init(&b2);
+    assert_int_equal(txl_encode(&r, &b), 0);
+    unsigned char *p = (unsigned char *)b.data;
+    /* 20,000 rows take over 200 KB plain: compressed, and much smaller */
+    assert_int_equal(p[5], TXL_FLAG_ZSTD);
+    assert_true(b.len < 100000);
+    uint64_t lsn = 0;
+    assert_int_equal(txl_peek_lsn(b.data, b.len, &lsn), 0);
+    assert_int_equal(lsn, 42);
+    char err[300];
+    assert_int_equal(txl_decode(b.data, b.len, &d, err, sizeof err), 0);
+    assert_records_equal(&r, &d);
+    /* canonical: the same bytes again */
+    assert_int_equal(txl_encode(&d, &b2), 0);
+    assert_int_equal(b.len, b2.len);
+    assert_memory_equal(b.data, b2.data, b.len);
+    txl_record_free(&d);
+    /* small records stay plain */
+    struct txl_record small;
+    big_record(&small, ch, v, text, 10);
+    buf_reset(&b2);
+    assert_int_equal(txl_encode(&small, &b2), 0);
+    assert_int_equal(((unsigned char *)b2.data)[5], 0);
+    /* corrupt compressed bodies with valid checksums: clear errors, no crash */
+    size_t crc_at = b.len - 4;
+    /* the uncompressed length (after the 1-byte lsn 42) says one byte more */
+    size_t raw_at = 10 + 1;
+    unsigned char save[16];
+    memcpy(save, p + raw_at, sizeof save);
+    p[raw_at] ^= 1;
+    buf_set_u32(&b, crc_at, txl_crc32c(0, p, crc_at));
+    assert_int_equal(txl_decode(p, b.len, &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "zstd frame"));
+    memcpy(p + raw_at, save, sizeof save);
+    /* garbage inside the frame */
+    for (size_t i = b.len / 2; i < b.len / 2 + 8; i++)
+        p[i] ^= 0x5a;
+    buf_set_u32(&b, crc_at, txl_crc32c(0, p, crc_at));
+    assert_int_equal(txl_decode(p, b.len, &d, err, sizeof err), -1);
+    assert_null(d.changes);
+    assert_true(strlen(err) > 10);
+    /* the flag on a plain body */
+    buf_reset(&b2);
+    assert_int_equal(txl_encode(&small, &b2), 0);
+    ((unsigned char *)b2.data)[5] = TXL_FLAG_ZSTD;
+    buf_set_u32(&b2, b2.len - 4, txl_crc32c(0, b2.data, b2.len - 4));
+    assert_int_equal(txl_decode(b2.data, b2.len, &d, err, sizeof err), -1);
+    assert_true(strlen(err) > 10);
+    /* an unknown flag */
+    ((unsigned char *)b2.data)[5] = 0x02;
+    buf_set_u32(&b2, b2.len - 4, txl_crc32c(0, b2.data, b2.len - 4));
+    assert_int_equal(txl_decode(b2.data, b2.len, &d, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown flags 0x02"));
+    buf_free(&b);
+    buf_free(&b2);
+    free(ch);
+    free(v);
+    free(text);
+}
+
 static void test_corruption(void **state)
 {
     (void)state;
@@ -1279,6 +1370,7 @@ int main(void)
         cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_corruption),
+        cmocka_unit_test(test_compressed),
         cmocka_unit_test(test_oom),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_classify),
