@@ -99,7 +99,7 @@ int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, 
             snprintf(lags, sizeof lags, "%.1f", json_number_value(v));
         if (json_is_integer(v = json_object_get(e, "last_contact_ms")))
             snprintf(contact, sizeof contact, "%lldms", (long long)json_integer_value(v));
-        nvoters += role && strcmp(role, "voter") == 0;
+        nvoters += role && (strcmp(role, "voter") == 0 || strcmp(role, "witness") == 0);
         fprintf(out, "%-16s  %-21s  %-7s  %10s  %8s  %8s  %8s  %s\n", json_string_value(json_object_get(e, "id")),
                 json_string_value(json_object_get(e, "address")), role ? role : "?", match, lag, lags, contact,
                 json_is_true(json_object_get(e, "leader")) ? "leader" : "");

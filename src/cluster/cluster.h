@@ -297,7 +297,14 @@ struct clu_member {
     double lag_seconds;   /* how long it has been behind the commit index; -1 unknown */
     int64_t contact_ms;   /* since the leader last heard from it (resolution: one
                              election timeout); 0 for this node, -1 unknown */
+    int witness;          /* a witness (a voter without data), as it announced itself */
 };
+/* Witnesses are voters to libraft. Each tells every member what it is
+ * (WITNESS over the peer port, every 2 s); a member is taken for a witness
+ * while it keeps saying so (10 s). clu_is_witness: this node's own flag for
+ * its own id. Any thread. */
+void clu_note_witness(struct clu_node *n, uint64_t id);
+int clu_is_witness(struct clu_node *n, uint64_t id);
 /* Fills up to cap members of the current configuration; returns the count. */
 int clu_members(struct clu_node *n, struct clu_member *out, int cap);
 /* libraft's instance, for tests and diagnostics only. */

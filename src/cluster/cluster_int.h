@@ -214,6 +214,12 @@ struct clu_node {
     int rpc_client_fd[2]; /* joiner's and fetcher's sockets, -1 when none */
     char join_addr[256];
     enum clu_member_role join_role;
+    int join_needed; /* the joiner asks to be added (fresh --join, or a new address) */
+    int witness;     /* this node is a witness (clu_config.witness): the joiner tells the others */
+    /* witnesses as announced by themselves (WITNESS requests), under mu */
+    struct clu_witness {
+        uint64_t id, seen_ns;
+    } witnesses[16];
     /* a member that came back on another address: the joiner asks these
      * (the other members, from the configuration) to update it */
     char rejoin_via[8][64];

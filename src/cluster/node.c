@@ -288,6 +288,7 @@ int clu_node_new(uv_loop_t *loop, const struct clu_config *cfg, const struct clu
     }
     clu_fsm_set_verify(n->fsm, cfg->verify_snapshots);
     clu_fsm_set_witness(n->fsm, cfg->witness);
+    n->witness = cfg->witness;
 
     if ((rv = raft_uv_tcp_init(&n->transport, loop))) {
         snprintf(err, errcap, "cluster: transport: %s", raft_strerror(rv));
@@ -603,6 +604,43 @@ uint64_t clu_snapshot_index(struct clu_node *n)
     return n->raft.log.snapshot.last_index;
 }
 
+#define WITNESS_TTL_NS (10ULL * 1000000000ULL)
+
+void clu_note_witness(struct clu_node *n, uint64_t id)
+{
+    uint64_t now = util_now_ns();
+    pthread_mutex_lock(&n->mu);
+    struct clu_witness *slot = NULL;
+    for (size_t i = 0; i < sizeof n->witnesses / sizeof n->witnesses[0]; i++) {
+        struct clu_witness *w = &n->witnesses[i];
+        if (w->id == id) {
+            slot = w;
+            break;
+        }
+        if (!slot && (!w->id || now - w->seen_ns > WITNESS_TTL_NS))
+            slot = w; /* free, or expired */
+    }
+    if (slot) {
+        slot->id = id;
+        slot->seen_ns = now;
+    }
+    pthread_mutex_unlock(&n->mu);
+}
+
+int clu_is_witness(struct clu_node *n, uint64_t id)
+{
+    if (id == n->id)
+        return n->witness;
+    uint64_t now = util_now_ns();
+    int yes = 0;
+    pthread_mutex_lock(&n->mu);
+    for (size_t i = 0; i < sizeof n->witnesses / sizeof n->witnesses[0]; i++)
+        if (n->witnesses[i].id == id && now - n->witnesses[i].seen_ns <= WITNESS_TTL_NS)
+            yes = 1;
+    pthread_mutex_unlock(&n->mu);
+    return yes;
+}
+
 int clu_members(struct clu_node *n, struct clu_member *out, int cap)
 {
     int k = 0;
@@ -611,6 +649,7 @@ int clu_members(struct clu_node *n, struct clu_member *out, int cap)
         out[k].id = s->id;
         util_strlcpy(out[k].address, s->address ? s->address : "", sizeof out[k].address);
         out[k].role = clu_member_role_of(s->role);
+        out[k].witness = s->role == RAFT_VOTER && clu_is_witness(n, s->id);
         out[k].match_index = out[k].lag_records = out[k].contact_ms = -1;
         out[k].lag_seconds = -1;
         const struct clu_track *t = track_of(n, s->id);

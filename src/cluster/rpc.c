@@ -658,6 +658,15 @@ static void *conn_main(void *arg)
                 reply_line(k->fd, "ERR EINVAL usage: FETCH <name>");
         } else if (strcmp(line, "ID") == 0) {
             reply_line(k->fd, "OK %016llx %s", (unsigned long long)n->id, n->address);
+        } else if (strncmp(line, "WITNESS ", 8) == 0) {
+            char *end = NULL;
+            uint64_t wid = strtoull(line + 8, &end, 16);
+            if (!end || *end || end == line + 8 || !wid || wid == CLU_RPC_ID) {
+                reply_line(k->fd, "ERR EINVAL usage: WITNESS <id hex>");
+            } else {
+                clu_note_witness(n, wid);
+                reply_line(k->fd, "OK");
+            }
         } else if (n->cfg.rpc_fn && integrator_rpc(n, k->fd, line)) {
             /* answered */
         } else {
@@ -938,9 +947,8 @@ static int closed(struct clu_node *n)
     return c;
 }
 
-static void *joiner_main(void *arg)
+static void join_until_member(struct clu_node *n)
 {
-    struct clu_node *n = arg;
     char req[RPC_LINE_MAX], reply[RPC_LINE_MAX], err[RPC_LINE_MAX], last[RPC_LINE_MAX] = "";
     snprintf(req, sizeof req, "JOIN %016llx %s %s", (unsigned long long)n->id, n->address,
              clu_member_role_name(n->join_role));
@@ -965,6 +973,42 @@ static void *joiner_main(void *arg)
         }
         sleep_unless_closed(n, 1000);
     }
+}
+
+/* A witness tells every member what it is, every 2 s, for as long as it
+ * runs (members forget a witness that stops saying so). */
+static void announce_witness(struct clu_node *n)
+{
+    char req[64], reply[RPC_LINE_MAX], err[RPC_LINE_MAX];
+    snprintf(req, sizeof req, "WITNESS %016llx", (unsigned long long)n->id);
+    while (!closed(n)) {
+        struct buf lines;
+        buf_init(&lines);
+        if (call_on(n, 0, n->address, "MEMBERS", reply, sizeof reply, &lines, 2000, err, sizeof err) == CLU_OK) {
+            buf_putc(&lines, 0);
+            for (const char *p = lines.data; p && *p && !closed(n);) {
+                unsigned long long id;
+                char addr[256];
+                if (sscanf(p, "%llx %255s", &id, addr) == 2 && id != n->id)
+                    (void)call_on(n, 0, addr, req, reply, sizeof reply, NULL, 1000, err, sizeof err);
+                const char *eol = strchr(p, '\n');
+                p = eol ? eol + 1 : p + strlen(p);
+            }
+        }
+        buf_free(&lines);
+        sleep_unless_closed(n, 2000);
+    }
+}
+
+/* The joiner thread: a fresh --join node (or one back on a new address)
+ * asks to be added until it is; a witness then keeps announcing itself. */
+static void *joiner_main(void *arg)
+{
+    struct clu_node *n = arg;
+    if (n->join_needed)
+        join_until_member(n);
+    if (n->witness)
+        announce_witness(n);
     return NULL;
 }
 
@@ -1116,9 +1160,8 @@ static int address_changed(struct clu_node *n)
 
 void clu_rpc_start(struct clu_node *n)
 {
-    if (n->raft.configuration.n != 0 && !address_changed(n))
-        return;
-    if (n->raft.configuration.n == 0 && !n->join)
+    n->join_needed = n->raft.configuration.n != 0 ? address_changed(n) : n->join;
+    if (!n->join_needed && !n->witness)
         return;
     if (pthread_create(&n->joiner, NULL, joiner_main, n) == 0)
         n->joiner_on = 1;

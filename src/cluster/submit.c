@@ -457,6 +457,22 @@ int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
     if (rc)
         return rc;
     q->r.transfer.data = q;
+    if (id == 0 && n->raft.leader_state.progress) {
+        /* libraft would take the most caught-up voter, which may be a
+         * witness (it keeps the whole log): take the most caught-up voter
+         * with data; none: let libraft choose */
+        uint64_t best_match = 0;
+        for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+            const struct raft_server *s = &n->raft.configuration.servers[i];
+            uint64_t match = n->raft.leader_state.progress[i].match_index;
+            if (s->id == n->id || s->role != RAFT_VOTER || clu_is_witness(n, s->id))
+                continue;
+            if (!id || match > best_match) {
+                id = s->id;
+                best_match = match;
+            }
+        }
+    }
     int rv = raft_transfer(&n->raft, &q->r.transfer, id, transfer_cb);
     if (rv) {
         util_free(q);

@@ -1270,7 +1270,7 @@ void rpl_status(struct rpl *r, struct rpl_status *out)
     for (int i = 0; i < n && i < 16; i++) {
         out->members[i].id = m[i].id;
         util_strlcpy(out->members[i].address, m[i].address, sizeof out->members[i].address);
-        out->members[i].role = clu_member_role_name(m[i].role);
+        out->members[i].role = m[i].witness ? "witness" : clu_member_role_name(m[i].role);
         out->members[i].match_index = m[i].match_index;
         out->members[i].lag_records = m[i].lag_records;
         out->members[i].lag_seconds = m[i].lag_seconds;

@@ -77,7 +77,10 @@ void ses_send_sqlite_error(struct session *s, sqlite3 *db, int rc)
     }
     if (code == SQLITE_OK)
         code = rc;
-    ses_send_error(s, sql_sqlstate(code, msg), msg, NULL, NULL);
+    const char *state = sql_sqlstate(code, msg);
+    if (strcmp(state, "40001") == 0) /* rare by design (the write token): worth a line */
+        log_info("serialization_failure", "pid=%u sqlite_code=%d txn=%c msg=\"%s\"", s->pid, code, s->txn, msg);
+    ses_send_error(s, state, msg, NULL, NULL);
 }
 
 /* ---- transactions ---- */

@@ -455,10 +455,22 @@ def test_witness_breaks_ties_without_data(orbit_factory):
     b = join(orbit_factory, a, "--snapshot-threshold", "30")
     w = join(orbit_factory, a, "--join-role", "witness", "--snapshot-threshold", "30")
     ia, ib, iw = node_id(a), node_id(b), node_id(w)
-    wait_for("three voters", lambda: roles(a) == {ia: "voter", ib: "voter", iw: "voter"})
+    # a witness is a voter to Raft; it tells every member what it is
+    want = {ia: "voter", ib: "voter", iw: "witness"}
+    wait_for("two voters and a witness, on every node", lambda: all(roles(n) == want for n in (a, b, w)))
     assert status(w)["witness"] is True and status(a)["witness"] is False
     p = ctl("cluster", "status", "--http", "127.0.0.1:%d" % w.http_port)
     assert p.returncode == 0 and "witness" in p.stdout, p.stdout + p.stderr
+    p = ctl("cluster", "status", "--http", "127.0.0.1:%d" % a.http_port)
+    assert p.returncode == 0 and iw in p.stdout and "witness" in p.stdout, p.stdout + p.stderr
+    assert "warning" not in p.stdout  # three voters, one of them a witness
+    # a transfer that names no target never picks the witness, though it
+    # has the whole log: it goes to b, then back to a
+    for frm, to in ((a, b), (b, a)):
+        p = ctl("cluster", "transfer", "--peer", peer(frm))
+        assert p.returncode == 0, p.stdout + p.stderr
+        wait_for("%s leads" % to.peer_port, lambda: status(to)["state"] == "leader")
+    assert "a witness leads" not in w.log()
     assert os.path.exists(os.path.join(w.data_dir, "witness"))
     with pytest.raises(psycopg2.OperationalError) as e:
         w.connect()
