@@ -41,7 +41,9 @@ def wait_for(what, fn, timeout=20):
             last = fn()
             if last:
                 return last
-        except (OSError, ValueError, psycopg2.Error) as e:
+        except (OSError, ValueError, LookupError, StopIteration, psycopg2.Error) as e:
+            # (a member is briefly absent from the list while its address
+            # changes: removed, then added again)
             last = e
         time.sleep(0.1)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
