@@ -214,6 +214,7 @@ class Load:
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.writer, daemon=True),
                         threading.Thread(target=self.prober, daemon=True)]
+        self.probes = []  # probe threads, joined at stop
 
     def _insert(self, c, k, src):
         try:
@@ -242,22 +243,32 @@ class Load:
         if c is not None:
             c.close()
 
+    def probe(self, k):
+        try:
+            c = psycopg2.connect(self.cluster.dsn)
+        except psycopg2.Error:
+            return
+        try:
+            c.autocommit = True
+            self._insert(c, k, "prober")
+        except psycopg2.Error:
+            pass
+        finally:
+            c.close()
+
     def prober(self):
+        # Each write on its own thread: one sent to a leader that is then
+        # paused (SIGSTOP) waits for it as long as it stays paused (the
+        # kernel still acknowledges the TCP traffic, so no libpq timeout
+        # fires), and a client after a failover gives up on it and tries
+        # again, as this one does after 3 s.
         k = 1000000
         while not self.stop_ev.is_set():
-            try:
-                c = psycopg2.connect(self.cluster.dsn)
-            except psycopg2.Error:
-                time.sleep(0.02)
-                continue
-            try:
-                c.autocommit = True
-                k += 1
-                self._insert(c, k, "prober")
-            except psycopg2.Error:
-                pass
-            finally:
-                c.close()
+            k += 1
+            t = threading.Thread(target=self.probe, args=(k,), daemon=True)
+            self.probes.append(t)
+            t.start()
+            t.join(3.0)
             time.sleep(0.02)
 
     def start(self):
@@ -267,7 +278,7 @@ class Load:
 
     def stop(self):
         self.stop_ev.set()
-        for t in self.threads:
+        for t in self.threads + self.probes:
             t.join(30)
 
     def first_ack_after(self, t0, not_host=None, timeout=20):
@@ -332,7 +343,8 @@ def check_healed(cluster, load, what):
         if not missing:
             break
         time.sleep(0.2)
-    assert not missing, "%s: acknowledged writes missing: %r" % (what, missing)
+    assert not missing, "%s: acknowledged writes missing: %r\n%s" % (what, missing, "\n".join(
+        "---- %s ----\n%s" % (n.host, n.log()[-5000:]) for n in cluster.nodes))
     p = subprocess.run([CTL, "cluster", "verify", "--peer", "%s:%d" % (cluster.nodes[0].host,
                                                                      cluster.nodes[0].peer_port)],
                        capture_output=True, text=True, timeout=60)
@@ -361,7 +373,12 @@ def scenario(cluster, name, fault, heal=None, settle=2.0):
         t0 = time.monotonic()
         old = fault()  # the node that led before, when the fault hit it
         t_fault = getattr(old, "t_fault", t0)
-        failover = load.first_ack_after(t_fault, not_host=old.host if old else None)
+        try:
+            failover = load.first_ack_after(t_fault, not_host=old.host if old else None)
+        except AssertionError as e:
+            tails = "\n".join("---- %s%s ----\n%s" % (n.host, " (faulted)" if n is old else "", n.log()[-4000:])
+                               for n in cluster.nodes)
+            raise AssertionError("%s: %s\n%s" % (name, e, tails)) from None
         time.sleep(settle)
         gap = load.longest_gap(t_fault, time.monotonic())
         if heal:
