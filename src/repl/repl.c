@@ -237,6 +237,7 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
      * cluster's: a new leader may replace its tail, and the database would
      * keep changes the cluster never committed. So the database goes back
      * to the snapshot and Raft re-applies what the cluster committed. */
+    int rewind = r->multi && db_lsn > snap_lsn && db_lsn <= durable; /* not ahead of its own log */
     if (r->multi && db_lsn > snap_lsn)
         durable = snap_lsn;
     if (db_lsn <= durable) {
@@ -249,9 +250,15 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
         snprintf(snap, sizeof snap, "%s/snapshots/%s", r->data_dir, li.snapshot_desc.name);
         from = snap;
     }
-    log_warn("repl.repair", "db_lsn=%llu durable_lsn=%llu from=%s msg=\"the database holds commits whose records "
-             "never reached the log (never acknowledged): restoring and replaying the log\"",
-             (unsigned long long)db_lsn, (unsigned long long)durable, from);
+    if (rewind)
+        log_info("repl.repair", "db_lsn=%llu snapshot_lsn=%llu from=%s msg=\"a cluster member restarts from its "
+                 "newest snapshot: this node's log past the commit point may not be the cluster's, so Raft "
+                 "re-applies what the cluster committed\"",
+                 (unsigned long long)db_lsn, (unsigned long long)snap_lsn, from);
+    else
+        log_warn("repl.repair", "db_lsn=%llu durable_lsn=%llu from=%s msg=\"the database holds commits whose records "
+                 "never reached the log (never acknowledged): restoring and replaying the log\"",
+                 (unsigned long long)db_lsn, (unsigned long long)durable, from);
     rc = backup_into(db, from, err, errcap);
     sqlite3_close(db);
     return rc;
