@@ -104,16 +104,14 @@ void exe_block_end(struct exe_pool *p);
 /* From inside run, around a wait on the client's socket for its next
  * request (a blocked task, as above). Returns 0 without blocking when
  * max_polling tasks wait so already, unless `always` (the write-token
- * holder, whom every writer waits for). poll_end counts `ran` (0 or 1)
- * in direct_jobs. */
+ * holder, whom every writer waits for). poll_end counts `ran` (0 or 1:
+ * the run goes on with the job it read) as a job of its own, in
+ * direct_jobs, and keeps the wait out of the per-job time. */
 int exe_poll_begin(struct exe_pool *p, int always);
 void exe_poll_end(struct exe_pool *p, int ran);
 /* From inside run: take a free pooled connection if one is free and
  * nobody waits for one (1), else 0; never waits. */
 int exe_try_conn(struct exe_pool *p, struct exe_task *t);
-/* From inside run: ns of this run went to waiting for the client, and it
- * ran `jobs` more jobs it read itself (kept out of the per-job time). */
-void exe_note_client_wait(uint64_t ns, unsigned jobs);
 /* Any thread. While paused, the write token is handed to nobody new: a
  * task asking for it parks (the current holder keeps it until it
  * releases it). Unpausing hands it to the first parked task. */

@@ -26,8 +26,9 @@ struct queue {
     unsigned pushes;
 };
 
-/* what the task running on this thread reported with exe_note_client_wait */
-static _Thread_local uint64_t tl_wait_ns;
+/* the task running on this thread: time it waited on its client's socket,
+ * jobs it read there (exe_poll_begin/_end), for run_ns and tasks_run */
+static _Thread_local uint64_t tl_wait_ns, tl_poll_t0;
 static _Thread_local unsigned tl_jobs;
 
 struct exe_pool {
@@ -416,16 +417,24 @@ void exe_set_admission_timeout(struct exe_pool *p, uint64_t ns)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* A free pooled connection for t when one is free and no task waits
+ * for one (lock held): 1, else 0. */
+static int take_free_conn(struct exe_pool *p, struct exe_task *t)
+{
+    if (!p->free_conns || p->admission.n != 0)
+        return 0;
+    t->conn = p->free_conns;
+    p->free_conns = t->conn->next_free;
+    p->nfree--;
+    return 1;
+}
+
 void exe_submit(struct exe_pool *p, struct exe_task *t)
 {
     pthread_mutex_lock(&p->mu);
     t->queued_ns = util_now_ns();
-    if (!t->conn) {
-        if (p->free_conns && p->admission.n == 0) {
-            t->conn = p->free_conns;
-            p->free_conns = t->conn->next_free;
-            p->nfree--;
-        } else if (t->short_job && p->reserved_free) {
+    if (!t->conn && !take_free_conn(p, t)) {
+        if (t->short_job && p->reserved_free) {
             t->conn = p->reserved_free;
             p->reserved_free = t->conn->next_free;
         } else {
@@ -502,12 +511,6 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t)
     pthread_mutex_unlock(&p->mu);
 }
 
-void exe_note_client_wait(uint64_t ns, unsigned jobs)
-{
-    tl_wait_ns += ns;
-    tl_jobs += jobs;
-}
-
 /* The running task blocks (lock held): another thread takes ready work. */
 static void block_locked(struct exe_pool *p)
 {
@@ -543,11 +546,14 @@ int exe_poll_begin(struct exe_pool *p, int always)
         block_locked(p);
     }
     pthread_mutex_unlock(&p->mu);
+    tl_poll_t0 = util_now_ns();
     return ok;
 }
 
 void exe_poll_end(struct exe_pool *p, int ran)
 {
+    tl_wait_ns += util_now_ns() - tl_poll_t0;
+    tl_jobs += (unsigned)ran;
     pthread_mutex_lock(&p->mu);
     p->polling--;
     p->running++;
@@ -561,11 +567,7 @@ int exe_try_conn(struct exe_pool *p, struct exe_task *t)
     if (t->conn)
         return 1;
     pthread_mutex_lock(&p->mu);
-    if (p->free_conns && p->admission.n == 0) {
-        t->conn = p->free_conns;
-        p->free_conns = t->conn->next_free;
-        p->nfree--;
-    }
+    take_free_conn(p, t);
     pthread_mutex_unlock(&p->mu);
     return t->conn != NULL;
 }

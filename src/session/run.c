@@ -1111,7 +1111,6 @@ static int fast_next(struct session *s)
         }
     }
     exe_poll_end(pool, got);
-    exe_note_client_wait(util_now_ns() - t0, (unsigned)got);
     if (!got) {
         if (!buf_ok(&s->jin)) {
             ses_send_error(s, "53200", "out of memory", NULL, NULL);

@@ -437,6 +437,10 @@ def test_peer_port_survives_bad_input(orbit_factory):
     assert exchange(hs() + b"FETCH snap-0-0.db\n").startswith(b"ERR ENOTFOUND")
     assert exchange(hs() + b"x" * 100000) == b""           # an endless line is cut off
     assert exchange(hs() + b"TRANSFER 1 2 3\n").startswith(b"ERR EINVAL")
+    for bad in (b"WITNESS zz", b"WITNESS ", b"WITNESS 0", b"WITNESS ffffffffffffffff", b"WITNESS 12x"):
+        assert exchange(hs() + bad + b"\n").startswith(b"ERR EINVAL"), bad
+    assert exchange(hs() + b"WITNESS 1234\n").startswith(b"OK")
+    assert all(m["role"] != "witness" for m in status(a)["members"])  # not a member: listed nowhere
     for _ in range(30):
         exchange(hs() + bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 600))) + b"\n")
     # still serving SQL and the peer port
