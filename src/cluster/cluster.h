@@ -381,6 +381,7 @@ struct clu_log_info {
     uint64_t snapshot_term;
     int snapshot_desc_ok;   /* its data decoded as a descriptor, in snapshot_desc */
     struct clu_snapshot_desc snapshot_desc;
+    unsigned servers;       /* members of the newest configuration (snapshot or log); 0: none */
 };
 
 /* fn returns 0 to go on; anything else stops the read, and clu_log_read

@@ -114,6 +114,20 @@ static void free_loaded(struct raft_snapshot *snap, struct raft_entry *entries, 
     raft_free(entries);
 }
 
+/* Members in an encoded configuration (a CHANGE entry): libraft's format 1
+ * is a version byte, then the count as a little-endian uint64 (libraft has
+ * no public decoder). 0 when the format is another. */
+static unsigned config_servers(const struct raft_buffer *b)
+{
+    const unsigned char *p = b->base;
+    if (b->len < 9 || p[0] != 1)
+        return 0;
+    uint64_t n = 0;
+    for (int i = 8; i >= 1; i--)
+        n = n << 8 | p[i];
+    return n > 1000000 ? 0 : (unsigned)n;
+}
+
 static int deliver(struct clu_log_info *info, uint64_t start, const struct raft_entry *entries,
                    size_t n, clu_log_fn fn, void *ud)
 {
@@ -191,7 +205,11 @@ static int load_dir(const char *raft_dir, const char *dir, struct clu_log_info *
             info->snapshot_desc_ok =
                 snap->n_bufs == 1 &&
                 clu_desc_decode(snap->bufs[0].base, snap->bufs[0].len, &info->snapshot_desc) == CLU_OK;
+            info->servers = snap->configuration.n;
         }
+        for (size_t i = 0; i < n; i++)
+            if (entries[i].type == RAFT_CHANGE && config_servers(&entries[i].buf))
+                info->servers = config_servers(&entries[i].buf);
         rc = deliver(info, start, entries, n, fn, ud);
         free_loaded(snap, entries, n);
         if (rc == CLU_OK && recover && (rv = io.recover(&io, recover))) {

@@ -50,6 +50,17 @@ static int lock_data_dir(const char *dir, char *err, size_t errcap)
     return fd;
 }
 
+static char **self_argv;
+
+/* repl: a deposed leader's database must be rebuilt from the log; starting
+ * over does it (same pid, so supervisors and pid files stay right) */
+static void restart_self(void)
+{
+    log_warn("restart", "msg=\"re-executing orbitd\"");
+    util_reexec(self_argv);
+    log_error("restart_failed", "msg=\"could not re-execute orbitd: %s\"", strerror(errno));
+}
+
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -167,7 +178,9 @@ int main(int argc, char **argv)
         .election_timeout_ms = (unsigned)cfg.election_timeout_ms,
         .snapshot_threshold = (unsigned)cfg.snapshot_threshold,
         .disk_reserve = (uint64_t)cfg.disk_reserve,
+        .restart = restart_self,
     };
+    self_argv = argv;
     if (rpl_open(&rc_, &srv.repl, err, sizeof err)) {
         fprintf(stderr, "orbitd: %s\n", err);
         log_error("startup_failed", "msg=\"%s\"", err);

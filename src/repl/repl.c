@@ -237,6 +237,8 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
      * cluster's: a new leader may replace its tail, and the database would
      * keep changes the cluster never committed. So the database goes back
      * to the snapshot and Raft re-applies what the cluster committed. */
+    if (li.servers > 1)
+        r->multi = 1; /* a member of a cluster (its first node has no --join) */
     int rewind = r->multi && db_lsn > snap_lsn && db_lsn <= durable; /* not ahead of its own log */
     if (r->multi && db_lsn > snap_lsn)
         durable = snap_lsn;
@@ -593,22 +595,32 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
     return 0;
 }
 
+/* This node led, and its database holds commits that the cluster's log
+ * will not have (they were in flight when it lost leadership, or never
+ * reached the log): the next leader's records would not apply on top of
+ * them. Reverting them online is not built: the process starts over, and
+ * startup rebuilds the database from the snapshot and the log. */
+static void fence(struct rpl *r, uint64_t term, const char *why)
+{
+    log_error("repl.fenced", "term=%llu inflight=%d broken=%d msg=\"%s; restarting so that the database is "
+              "rebuilt from the cluster's log\"", (unsigned long long)term, atomic_load(&r->inflight),
+              atomic_load(&r->broken), why);
+    if (r->cfg.restart)
+        r->cfg.restart();
+    _exit(3);
+}
+
 static void fsm_role_changed(void *ud, enum clu_role role, uint64_t term)
 {
     struct rpl *r = ud;
+    /* the store comes before the load of inflight, and rpl_commit counts
+     * its commit in flight before it loads role (both seq_cst): either the
+     * commit sees that this node no longer leads, or this sees it */
     int was = atomic_exchange(&r->role, (int)role);
     atomic_fetch_add(&r->role_gen, 1);
-    if (was == CLU_ROLE_LEADER && role != CLU_ROLE_LEADER && role != CLU_ROLE_NONE && r->multi &&
-        atomic_load(&r->inflight) > 0) {
-        /* Records committed here but not by the cluster are in the
-         * database: the next leader's entries would not apply on top of
-         * them. Reverting them online is not built yet: stop, and let the
-         * restart rebuild the database from the snapshot and the log. */
-        log_error("repl.fenced", "term=%llu inflight=%d msg=\"lost leadership with uncommitted local commits; "
-                  "exiting so that the restart rebuilds the database from the cluster's log\"",
-                  (unsigned long long)term, atomic_load(&r->inflight));
-        _exit(3);
-    }
+    if (was == CLU_ROLE_LEADER && role != CLU_ROLE_LEADER && role != CLU_ROLE_NONE &&
+        (atomic_load(&r->inflight) > 0 || atomic_load(&r->broken)))
+        fence(r, term, "lost leadership with local commits the cluster may not have");
     char addr[64] = "";
     uint64_t id = 0;
     if (r->node && clu_leader(r->node, &id, addr, sizeof addr)) {
@@ -1023,6 +1035,8 @@ static void commit_cb(void *data, uint64_t index, int status)
         /* not applied: the local commit is in the database but its record
          * may never be in the log */
         atomic_fetch_sub(&r->inflight, 1);
+        if (status == CLU_ELEADERSHIPLOST || status == CLU_ENOTLEADER)
+            fence(r, 0, "a local commit lost its place in the log");
         if (status != CLU_ESHUTDOWN && status != CLU_ELEADERSHIPLOST)
             atomic_store(&r->broken, 1);
     }
@@ -1092,6 +1106,18 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
     /* in flight from before COMMIT: a snapshot must not see this commit
      * until Raft has it */
     atomic_fetch_add(&r->inflight, 1);
+    /* the role may have changed since the statements ran (the session
+     * checked it then): a deposed leader must not commit (see
+     * fsm_role_changed for the order) */
+    if (atomic_load(&r->role) != CLU_ROLE_LEADER) {
+        atomic_fetch_sub(&r->inflight, 1);
+        run_sql(c, "ROLLBACK");
+        buf_free(&enc);
+        memcpy(state, "25006", 6);
+        snprintf(msg, msgcap, "cannot commit: this node stopped being the leader during the transaction; "
+                 "it was rolled back");
+        return -1;
+    }
     /* readers that may see it wait for it (rpl_wait_visible) */
     atomic_store(&r->frontier, lsn);
     if (rc == SQLITE_OK)

@@ -32,6 +32,10 @@ struct rpl_config {
     unsigned election_timeout_ms;
     unsigned snapshot_threshold;
     uint64_t disk_reserve;     /* bytes that must stay free for writes */
+    /* A deposed leader whose database holds commits the cluster will never
+     * have calls this (loop thread; must not return): restarting rebuilds
+     * the database from the snapshot and the log. NULL: exit with code 3. */
+    void (*restart)(void);
 };
 
 /* Before anything else opens the database: make the base copy on a fresh

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -248,4 +249,23 @@ int util_tcp_connect(const char *hostport, unsigned timeout_ms, char *err, size_
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     return fd;
+}
+
+int util_reexec(char *const *argv)
+{
+    /* close-on-exec rather than close: other threads run until the exec,
+     * and a descriptor number they still use must not be reused meanwhile */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+            return -1;
+        for (struct dirent *e; (e = readdir(d));) {
+            int fd = atoi(e->d_name);
+            if (fd > 2 && fd != dirfd(d))
+                (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+        closedir(d);
+    }
+    execv("/proc/self/exe", argv);
+    return -1;
 }

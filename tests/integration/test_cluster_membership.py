@@ -504,3 +504,79 @@ def test_witness_breaks_ties_without_data(orbit_factory):
     wait_for("a voter with data leads", lambda: any(status(n)["state"] == "leader" for n in (a, b)), timeout=20)
     assert status(w)["state"] != "leader"
     wait_for("writes go on", lambda: insert(a if status(a)["state"] == "leader" else b, [122]) is None)
+
+
+@pytest.mark.timeout(120)
+def test_deposed_leader_never_keeps_an_unreplicated_commit(orbit_factory):
+    """A transaction opened on the leader before it was paused (SIGSTOP) and
+    committed after it woke up as a follower must not commit: not for the
+    client (an error), and not in the old leader's database either, which
+    must go on to hold exactly what the new leader acknowledged."""
+    import signal
+    a, b, c = three_voters(orbit_factory)
+    insert(a, range(1, 11))
+    wait_rows([a, b, c], expect(range(1, 11)))
+    old = a.connect(autocommit=False)
+    cur = old.cursor()
+    cur.execute("INSERT INTO t VALUES (1000, 'lost')")  # holds the write token, uncommitted
+    a.signal(signal.SIGSTOP)
+    try:
+        new = wait_for("a new leader", lambda: next(n for n in (b, c) if status(n)["state"] == "leader"),
+                       timeout=20)
+        insert(new, range(11, 21))
+    finally:
+        a.signal(signal.SIGCONT)
+    wait_for("the old leader steps down", lambda: status(a)["state"] == "follower", timeout=20)
+    with pytest.raises(psycopg2.Error) as e:
+        old.commit()
+    assert e.value.pgcode == "25006", e.value
+    assert "stopped being the leader" in str(e.value)
+    old.close()
+    insert(new, range(21, 31))
+    wait_for("a is up", lambda: rows(a) is not None, timeout=30)
+    wait_rows([a, b, c], expect(range(1, 31)), timeout=30)
+    p = ctl("cluster", "verify", "--peer", peer(new))
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_leader_cut_off_with_a_commit_in_flight_starts_over(orbit_factory):
+    """A leader that loses its quorum while a commit waits for it steps down;
+    its database holds that commit, which the cluster may never have, so the
+    process starts over (same pid) and rebuilds the database from the log.
+    The client gets an error, never an acknowledgement, and afterwards every
+    node holds the same rows."""
+    import signal
+    import threading
+    a, b, c = three_voters(orbit_factory)
+    insert(a, range(1, 11))
+    wait_rows([a, b, c], expect(range(1, 11)))
+    pid = a.pid
+    for n in (b, c):
+        n.signal(signal.SIGSTOP)
+    outcome = {}
+
+    def write():
+        try:
+            insert(a, [1000])
+            outcome["ok"] = True
+        except psycopg2.Error as e:
+            outcome["error"] = e
+    t = threading.Thread(target=write)
+    try:
+        t.start()
+        wait_for("the old leader starts over", lambda: "event=repl.fenced" in a.log(), timeout=20)
+    finally:
+        for n in (b, c):
+            n.signal(signal.SIGCONT)
+    t.join(20)
+    assert "ok" not in outcome, "a commit without a quorum was acknowledged"
+    assert a.alive() and a.pid == pid
+    wait_for("a serves again", lambda: rows(a) is not None, timeout=30)
+    assert a.log().count("event=ready ") >= 2
+    lead = wait_for("a leader", lambda: next(n for n in (a, b, c) if status(n)["state"] == "leader"), timeout=20)
+    insert(lead, range(11, 21))
+    wait_for("every node holds the same rows",
+             lambda: rows(a) == rows(b) == rows(c) and rows(a)[0] in (20, 21), timeout=30)
+    p = ctl("cluster", "verify", "--peer", peer(lead))
+    assert p.returncode == 0, p.stdout + p.stderr
