@@ -102,16 +102,18 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t);
 void exe_block_begin(struct exe_pool *p);
 void exe_block_end(struct exe_pool *p);
 /* From inside run, around a wait on the client's socket for its next
- * request (a blocked task, as above). Returns 0 without blocking when
- * max_polling tasks wait so already, unless `always` (the write-token
- * holder, whom every writer waits for). poll_end counts `ran` (0 or 1:
- * the run goes on with the job it read) as a job of its own, in
- * direct_jobs, and keeps the wait out of the per-job time. */
-int exe_poll_begin(struct exe_pool *p, int always);
-void exe_poll_end(struct exe_pool *p, int ran);
-/* From inside run: take a free pooled connection if one is free and
- * nobody waits for one (1), else 0; never waits. */
-int exe_try_conn(struct exe_pool *p, struct exe_task *t);
+ * request (a blocked task, as above). poll_begin first gives t's
+ * connection back when `release` (the session holds nothing open on it),
+ * then returns 0 without blocking when max_polling tasks wait so already,
+ * unless `always` (the write-token holder, whom every writer waits for).
+ * poll_end(got = a request arrived) takes a free pooled connection for t
+ * if it has none and one is free with nobody waiting for one (never
+ * waits); it returns 1 when the run goes on with that request, counted as
+ * a job of its own (direct_jobs, with the wait kept out of its time), and
+ * 0 when the loop must queue it. One lock each: the direct path calls
+ * both once per request. */
+int exe_poll_begin(struct exe_pool *p, struct exe_task *t, int always, int release);
+int exe_poll_end(struct exe_pool *p, struct exe_task *t, int got);
 /* Any thread. While paused, the write token is handed to nobody new: a
  * task asking for it parks (the current holder keeps it until it
  * releases it). Unpausing hands it to the first parked task. */

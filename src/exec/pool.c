@@ -448,16 +448,22 @@ void exe_submit(struct exe_pool *p, struct exe_task *t)
     pthread_mutex_unlock(&p->mu);
 }
 
-void exe_release_conn(struct exe_pool *p, struct exe_task *t)
+/* Detach t's connection (before taking the lock): NULL when it has none. */
+static struct exe_conn *detach_conn(struct exe_task *t)
 {
     struct exe_conn *c = t->conn;
     if (!c)
-        return;
+        return NULL;
     t->conn = NULL;
     c->fn.session = NULL;
     c->fn.cancel = NULL;
     c->fn.deadline_ns = 0;
-    pthread_mutex_lock(&p->mu);
+    return c;
+}
+
+/* c to the first task waiting for one, or back on its free list (lock held). */
+static void give_back_locked(struct exe_pool *p, struct exe_conn *c)
+{
     struct exe_task *w = c->reserved ? q_take_short(&p->admission) : q_pop(&p->admission);
     if (w) {
         w->conn = c;
@@ -465,6 +471,15 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t)
     } else {
         conn_put_free(p, c);
     }
+}
+
+void exe_release_conn(struct exe_pool *p, struct exe_task *t)
+{
+    struct exe_conn *c = detach_conn(t);
+    if (!c)
+        return;
+    pthread_mutex_lock(&p->mu);
+    give_back_locked(p, c);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -537,9 +552,12 @@ void exe_block_end(struct exe_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-int exe_poll_begin(struct exe_pool *p, int always)
+int exe_poll_begin(struct exe_pool *p, struct exe_task *t, int always, int release)
 {
-    pthread_mutex_lock(&p->mu);
+    struct exe_conn *c = release ? detach_conn(t) : NULL;
+    pthread_mutex_lock(&p->mu); /* once per request on the direct path: one lock for both */
+    if (c)
+        give_back_locked(p, c);
     int ok = always || p->polling < p->max_polling;
     if (ok) {
         p->polling++;
@@ -550,26 +568,18 @@ int exe_poll_begin(struct exe_pool *p, int always)
     return ok;
 }
 
-void exe_poll_end(struct exe_pool *p, int ran)
+int exe_poll_end(struct exe_pool *p, struct exe_task *t, int got)
 {
     tl_wait_ns += util_now_ns() - tl_poll_t0;
-    tl_jobs += (unsigned)ran;
     pthread_mutex_lock(&p->mu);
+    int ran = got && (t->conn || take_free_conn(p, t));
     p->polling--;
     p->running++;
     p->blocked--;
     p->st.direct_jobs += (uint64_t)ran;
     pthread_mutex_unlock(&p->mu);
-}
-
-int exe_try_conn(struct exe_pool *p, struct exe_task *t)
-{
-    if (t->conn)
-        return 1;
-    pthread_mutex_lock(&p->mu);
-    take_free_conn(p, t);
-    pthread_mutex_unlock(&p->mu);
-    return t->conn != NULL;
+    tl_jobs += (unsigned)ran;
+    return ran;
 }
 
 void exe_write_pause(struct exe_pool *p, int paused)

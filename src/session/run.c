@@ -1052,10 +1052,8 @@ static int fast_next(struct session *s)
     report_role(s);
     ses_wait_visible(s);
     int keep = s->txn != 'I' || s->implicit_txn || (s->portals && s->portals->count) || s->task.holds_write;
-    if (s->task.conn && !keep) {
-        ses_portals_clear(s);
-        exe_release_conn(pool, &s->task);
-    }
+    if (s->task.conn && !keep)
+        ses_portals_clear(s); /* the connection goes back in exe_poll_begin */
     size_t off = 0;
     while (off < s->out.len) {
         ssize_t n = send(fd, s->out.data + off, s->out.len - off, MSG_NOSIGNAL);
@@ -1072,7 +1070,7 @@ static int fast_next(struct session *s)
                   s->out.len);
         return 0;
     }
-    if (!exe_poll_begin(pool, holder))
+    if (!exe_poll_begin(pool, &s->task, holder, !keep))
         return 0;
     buf_reset(&s->jin);
     s->jpos = 0;
@@ -1081,23 +1079,31 @@ static int fast_next(struct session *s)
     uint32_t maxlen = (uint32_t)s->srv->cfg->max_message_size;
     int got = 0;
     for (;;) {
-        uint64_t now = util_now_ns();
-        if (now >= until || s->closing)
-            break;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        uint64_t left = until - now;
-        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ULL), .tv_nsec = (long)(left % 1000000000ULL)};
-        int r = ppoll(&pfd, 1, &ts, NULL);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || !(pfd.revents & POLLIN))
-            break; /* timeout; hang-ups and errors are the loop's to see */
+        /* read first: the client has usually answered by the time this
+         * thread runs again after its send woke it, and a ppoll that
+         * finds data ready is a system call for nothing */
         char tmp[16384];
-        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
+        ssize_t n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        if (n == 0)
             break; /* EOF stays readable: the loop sees it */
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                break; /* errors are the loop's to see */
+            uint64_t now = util_now_ns();
+            if (now >= until || s->closing)
+                break;
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            uint64_t left = until - now;
+            struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ULL), .tv_nsec = (long)(left % 1000000000ULL)};
+            int r = ppoll(&pfd, 1, &ts, NULL);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0 || !(pfd.revents & POLLIN))
+                break; /* timeout; hang-ups and errors are the loop's to see */
+            continue;
+        }
         buf_append(&s->jin, tmp, (size_t)n);
         if (!buf_ok(&s->jin))
             break;
@@ -1106,11 +1112,11 @@ static int fast_next(struct session *s)
         if (rc < 0 || (rc > 0 && end != s->jin.len))
             break; /* bad input or more than one batch: the loop's framing decides */
         if (rc > 0) {
-            got = exe_try_conn(pool, &s->task); /* none free: the loop queues it */
+            got = 1;
             break;
         }
     }
-    exe_poll_end(pool, got);
+    got = exe_poll_end(pool, &s->task, got); /* no connection free: the loop queues it */
     if (!got) {
         if (!buf_ok(&s->jin)) {
             ses_send_error(s, "53200", "out of memory", NULL, NULL);

@@ -1,6 +1,7 @@
 /* Unit tests for exec: the executor pool's accounting for tasks that wait
  * on a client's socket (exe_poll_begin/_end: the cap, the write-token
- * holder's exemption, direct_jobs), and exe_try_conn, which never waits. */
+ * holder's exemption, direct_jobs, giving the connection back and taking
+ * one again without waiting). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,7 +17,7 @@ struct probe {
     pthread_cond_t cv;
     int done;
     /* results, checked on the test thread */
-    int first, capped, always, other_conn, none_left, released_again;
+    int first, capped, always, kept, idle, other_conn, none_left, given_back, released_again;
     uint64_t direct_before, direct_after;
 };
 
@@ -28,19 +29,23 @@ static enum exe_rc probe_run(struct exe_task *t)
     exe_get_stats(p, &st);
     pr->direct_before = st.direct_jobs;
     /* max_polling is 1: a second plain poller is refused, the holder not */
-    pr->first = exe_poll_begin(p, 0);
-    pr->capped = exe_poll_begin(p, 0);
-    pr->always = exe_poll_begin(p, 1);
-    exe_poll_end(p, 1);
-    exe_poll_end(p, 0);
+    pr->first = exe_poll_begin(p, t, 0, 0);
+    pr->capped = exe_poll_begin(p, t, 0, 0);
+    pr->always = exe_poll_begin(p, t, 1, 0);
+    pr->kept = exe_poll_end(p, t, 1); /* t kept its connection: it runs */
+    pr->idle = exe_poll_end(p, t, 0); /* nothing arrived */
     /* pool_size 2 and this task holds one: one more can be had, then none */
     struct exe_task a = {0}, b = {0};
-    pr->other_conn = exe_try_conn(p, &a);
-    pr->none_left = exe_try_conn(p, &b);
+    (void)exe_poll_begin(p, &a, 1, 0);
+    pr->other_conn = exe_poll_end(p, &a, 1);
+    (void)exe_poll_begin(p, &b, 1, 0);
+    pr->none_left = exe_poll_end(p, &b, 1);
     exe_release_conn(p, &a);
-    /* this task's own connection goes back and is taken again */
-    exe_release_conn(p, t);
-    pr->released_again = exe_try_conn(p, t);
+    /* this task's own connection goes back when the wait begins, and is
+     * taken again when its request arrives */
+    (void)exe_poll_begin(p, t, 1, 1);
+    pr->given_back = t->conn == NULL;
+    pr->released_again = exe_poll_end(p, t, 1);
     exe_get_stats(p, &st);
     pr->direct_after = st.direct_jobs;
     exe_release_conn(p, t);
@@ -51,7 +56,7 @@ static enum exe_rc probe_run(struct exe_task *t)
     return EXE_DONE;
 }
 
-static void test_poll_cap_and_try_conn(void **state)
+static void test_poll_cap_and_connections(void **state)
 {
     (void)state;
     char dir[] = "/tmp/orbit-unit-exec-XXXXXX";
@@ -84,10 +89,13 @@ static void test_poll_cap_and_try_conn(void **state)
     assert_int_equal(pr.first, 1);
     assert_int_equal(pr.capped, 0);
     assert_int_equal(pr.always, 1);
+    assert_int_equal(pr.kept, 1);
+    assert_int_equal(pr.idle, 0);
     assert_int_equal(pr.other_conn, 1);
     assert_int_equal(pr.none_left, 0);
+    assert_int_equal(pr.given_back, 1);
     assert_int_equal(pr.released_again, 1);
-    assert_int_equal(pr.direct_after - pr.direct_before, 1);
+    assert_int_equal(pr.direct_after - pr.direct_before, 3);
     exe_pool_free(p);
     pthread_cond_destroy(&pr.cv);
     pthread_mutex_destroy(&pr.mu);
@@ -103,7 +111,7 @@ static void test_poll_cap_and_try_conn(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_poll_cap_and_try_conn),
+        cmocka_unit_test(test_poll_cap_and_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
