@@ -366,6 +366,9 @@ static void *applier_main(void *arg)
 
 /* Wait until the applier has applied everything queued (deadline_ns 0:
  * none). 0 drained, -1 timed out. */
+/* How long a follower's snapshot waits for the applier (on the loop). */
+#define SNAPSHOT_DRAIN_WAIT_NS (50ull * 1000000ull)
+
 static int wait_drained(struct rpl *r, uint64_t deadline_ns)
 {
     pthread_mutex_lock(&r->aq_mu);
@@ -485,8 +488,13 @@ static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *l
         (void)index;
         return 0;
     }
-    if (atomic_load(&r->backlog) > 0)
-        return CLU_EBUSY; /* the database is behind index until the applier catches up */
+    /* The database is behind index until the applier catches up. libraft
+     * asks right after handing over an entry, which is then still queued:
+     * answering busy at once meant a follower never compacted its log.
+     * While this waits, the loop hands the applier nothing new. */
+    if (atomic_load(&r->backlog) > 0 &&
+        (wait_drained(r, util_now_ns() + SNAPSHOT_DRAIN_WAIT_NS) || atomic_load(&r->backlog) > 0))
+        return CLU_EBUSY;
     if (atomic_load(&r->inflight) > 0) {
         if (r->pool)
             pause_writers(r);

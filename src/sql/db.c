@@ -322,7 +322,14 @@ int sql_db_open(const char *path, struct sql_fnctx *fn, sqlite3 **out, char *err
 {
     sqlite3 *db = NULL;
     *out = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* unix-excl: the first connection locks the file for this process
+     * once; after that, locks between this process's connections are
+     * counters in memory and the WAL index lives in heap memory, instead
+     * of an fcntl() per read transaction (10% of the server's CPU on
+     * select-only). Another process cannot open the database while
+     * orbitd runs, which it must not anyway: every change goes through
+     * the txlog. */
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, "unix-excl");
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "could not open database \"%s\": %s", path, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

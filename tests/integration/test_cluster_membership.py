@@ -226,16 +226,26 @@ def test_verify_finds_divergence(orbit_factory):
                                        "CREATE TABLE u (k text PRIMARY KEY, n integer) WITHOUT ROWID"))
     insert(a, range(1, 31))
     b = join(orbit_factory, a)
-    c = join(orbit_factory, a, "--join-role", "standby")
+    c = join(orbit_factory, a, "--join-role", "standby", "--snapshot-threshold", "1")
     wait_rows([a, b, c], expect(range(1, 31)))
     p = ctl("cluster", "verify", "--peer", peer(b))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "ok: 3 members agree" in p.stdout, p.stdout
-    # change one row behind the cluster's back on the standby
+    # change one row behind the cluster's back on the standby. A running
+    # orbitd holds its database for itself (no other process may open it),
+    # and a member that restarts rebuilds its database from its newest
+    # snapshot when it is ahead of it: so the standby snapshots after
+    # every record, is stopped once its snapshot is at its last record,
+    # and the row is changed in the stopped node's database.
+    wait_for("c's snapshot is at its last record",
+             lambda: status(c)["snapshot_index"] == status(c)["applied_index"] > 0)
+    c.stop()
     db = sqlite3.connect(os.path.join(c.data_dir, "orbit.db"), timeout=10)
     db.execute("UPDATE t SET v = 'tampered' WHERE id = 7")
     db.commit()
     db.close()
+    c.start(20)
+    wait_for("c is back", lambda: status(c)["applied_index"] > 0)
     p = ctl("cluster", "verify", "--peer", peer(a))
     assert p.returncode == 1, p.stdout + p.stderr
     assert "DIVERGENCE: table t" in p.stdout and node_id(c) in p.stdout, p.stdout
