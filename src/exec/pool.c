@@ -294,13 +294,28 @@ static int wal_hook(void *arg, sqlite3 *db, const char *dbname, int pages)
     return SQLITE_OK;
 }
 
+/* How soon a checkpoint that could not copy every frame (a reader still
+ * used an older snapshot) tries again. Until it completes, every page a
+ * reader needs is looked up in the WAL index and read from the WAL. */
+#define CKPT_RETRY_NS (100ull * 1000000ull)
+
 static void *ckpt_main(void *arg)
 {
     struct exe_pool *p = arg;
+    int again = 0; /* the last checkpoint left frames behind */
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->ckpt_wanted && !p->stopping)
-            pthread_cond_wait(&p->ckpt_cv, &p->mu);
+        if (again && !p->ckpt_wanted && !p->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t ns = (uint64_t)ts.tv_nsec + CKPT_RETRY_NS;
+            ts.tv_sec += (time_t)(ns / 1000000000ull);
+            ts.tv_nsec = (long)(ns % 1000000000ull);
+            pthread_cond_timedwait(&p->ckpt_cv, &p->mu, &ts);
+        } else {
+            while (!p->ckpt_wanted && !p->stopping)
+                pthread_cond_wait(&p->ckpt_cv, &p->mu);
+        }
         if (p->stopping)
             break;
         p->ckpt_wanted = 0;
@@ -311,6 +326,8 @@ static void *ckpt_main(void *arg)
         uint64_t dt = util_now_ns() - t0;
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             log_warn("checkpoint", "msg=\"%s\"", sqlite3_errmsg(p->ckpt_db));
+        again = (rc == SQLITE_OK || rc == SQLITE_BUSY) && done < wal;
+        log_debug("checkpoint", "wal_frames=%d copied=%d ms=%.3f", wal, done, (double)dt / 1e6);
         pthread_mutex_lock(&p->mu);
         p->st.checkpoints++;
         p->st.checkpoint_ns += dt;
