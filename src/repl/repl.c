@@ -30,6 +30,7 @@ struct rpl {
     char join_role[16];
     char *members;             /* initial_members or NULL */
     int multi;                 /* more than one node may lead: see repair_if_ahead */
+    int started;               /* the node started: a stop after this is a clean one */
     int witness;               /* a voter without data (DATA/witness): see docs/repl.md */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
     uv_timer_t step_timer;     /* loop: waits for the records in flight before the transfer */
@@ -208,10 +209,11 @@ static int scan_entry(void *ud, const struct clu_log_info *info, const struct cl
 static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
 {
     uint64_t db_lsn = 0;
+    int db_committed = 0;
     sqlite3 *db = NULL;
     if (sql_db_open(r->db_path, &r->fn, &db, err, errcap))
         return -1;
-    if (read_lsn(db, &db_lsn, err, errcap)) {
+    if (txl_applied_state(db, &db_lsn, &db_committed, err, errcap)) {
         sqlite3_close(db);
         return -1;
     }
@@ -228,19 +230,22 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
     }
     uint64_t snap_lsn = li.has_snapshot && li.snapshot_desc_ok ? li.snapshot_desc.lsn : 0;
     uint64_t durable = sc.max_lsn > snap_lsn ? sc.max_lsn : snap_lsn;
-    log_info("repl.startup", "db_lsn=%llu log_lsn=%llu snapshot_lsn=%llu log_entries=%llu first_index=%llu "
-             "last_index=%llu records=%llu",
-             (unsigned long long)db_lsn, (unsigned long long)sc.max_lsn, (unsigned long long)snap_lsn,
+    log_info("repl.startup", "db_lsn=%llu db_committed=%d log_lsn=%llu snapshot_lsn=%llu log_entries=%llu "
+             "first_index=%llu last_index=%llu records=%llu",
+             (unsigned long long)db_lsn, db_committed, (unsigned long long)sc.max_lsn, (unsigned long long)snap_lsn,
              (unsigned long long)li.entries, (unsigned long long)li.first_index, (unsigned long long)li.last_index,
              (unsigned long long)sc.records);
     /* With other nodes, this node's log past the commit point is not the
-     * cluster's: a new leader may replace its tail, and the database would
-     * keep changes the cluster never committed. So the database goes back
-     * to the snapshot and Raft re-applies what the cluster committed. */
+     * cluster's: a new leader may replace its tail, and a database that
+     * holds a leader's own commits may keep changes the cluster never
+     * committed. So unless the database says its applied LSN is known
+     * committed (applied from the log, or marked at a clean stop), it goes
+     * back to the snapshot and Raft re-applies what the cluster committed. */
     if (li.servers > 1)
         r->multi = 1; /* a member of a cluster (its first node has no --join) */
-    int rewind = r->multi && db_lsn > snap_lsn && db_lsn <= durable; /* not ahead of its own log */
-    if (r->multi && db_lsn > snap_lsn)
+    int suspect = r->multi && db_lsn > snap_lsn && !db_committed;
+    int rewind = suspect && db_lsn <= durable; /* not ahead of its own log */
+    if (suspect)
         durable = snap_lsn;
     if (db_lsn <= durable) {
         sqlite3_close(db);
@@ -868,6 +873,7 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     if (clu_node_start(r->node, err, errcap))
         return -1;
     (void)wait_drained(r, 0); /* what the start replayed is in the database before the node serves */
+    r->started = 1;
     log_info("repl.replayed", "id=%016llx lsn=%llu replayed=%llu ms=%llu", (unsigned long long)r->node_id,
              (unsigned long long)atomic_load(&r->applied_lsn), (unsigned long long)r->st.records_applied,
              (unsigned long long)((util_now_ns() - t0) / 1000000));
@@ -919,11 +925,28 @@ void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
         cb(data);
 }
 
+/* After a clean stop: when every local commit in the database was
+ * committed by Raft, say so in the database, so that the next start need
+ * not rebuild it from the snapshot (repair_if_ahead). */
+static void mark_clean(struct rpl *r)
+{
+    char err[300];
+    uint64_t lsn = 0;
+    int committed = 0;
+    if (!r->started || r->witness || !r->adb || atomic_load(&r->inflight) || atomic_load(&r->broken) ||
+        txl_applied_state(r->adb, &lsn, &committed, err, sizeof err) || committed ||
+        lsn != atomic_load(&r->applied_lsn))
+        return;
+    if (txl_mark_committed(r->adb, lsn, err, sizeof err))
+        log_warn("repl.mark_committed", "lsn=%llu msg=\"%s\"", (unsigned long long)lsn, err);
+}
+
 void rpl_free(struct rpl *r)
 {
     if (!r)
         return;
     stop_applier(r);
+    mark_clean(r);
     txl_applier_free(r->ap);
     sqlite3_close(r->adb);
     sqlite3_close(r->sdb);

@@ -27,16 +27,44 @@ struct txl_applier {
 };
 
 static const char SQL_GET_LSN[] = "SELECT lsn FROM main._orbit_applied WHERE id = 1";
-static const char SQL_SET_LSN[] = "INSERT INTO main._orbit_applied(id, lsn) VALUES (1, ?1) "
-                                  "ON CONFLICT(id) DO UPDATE SET lsn = excluded.lsn";
+static const char SQL_GET_STATE[] = "SELECT lsn, committed FROM main._orbit_applied WHERE id = 1";
+static const char SQL_SET_LSN[] = "INSERT INTO main._orbit_applied(id, lsn, committed) VALUES (1, ?1, ?2) "
+                                  "ON CONFLICT(id) DO UPDATE SET lsn = excluded.lsn, committed = excluded.committed";
+static const char SQL_MARK_COMMITTED[] = "UPDATE main._orbit_applied SET committed = 1 WHERE id = 1 AND lsn = ?1";
 static const char SQL_CREATE_LSN[] = "CREATE TABLE IF NOT EXISTS main._orbit_applied("
-                                     "id INTEGER PRIMARY KEY CHECK (id = 1), lsn INTEGER NOT NULL)";
+                                     "id INTEGER PRIMARY KEY CHECK (id = 1), lsn INTEGER NOT NULL, "
+                                     "committed INTEGER NOT NULL DEFAULT 0)";
+/* databases made before the committed column */
+static const char SQL_ADD_COMMITTED[] = "ALTER TABLE main._orbit_applied ADD COLUMN committed INTEGER NOT NULL DEFAULT 0";
 
 /* ---- applied LSN ------------------------------------------------------------ */
 
 static int no_such_table(sqlite3 *db)
 {
     return strstr(sqlite3_errmsg(db), "no such table") != NULL;
+}
+
+static int no_committed_column(sqlite3 *db)
+{
+    const char *m = sqlite3_errmsg(db);
+    return strstr(m, "no such column: committed") || strstr(m, "no column named committed");
+}
+
+/* Prepare sql on _orbit_applied, creating the table or adding its
+ * committed column first when they are missing. */
+static int prepare_applied(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errcap)
+{
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK && (no_such_table(db) || no_committed_column(db))) {
+        if (txl_exec(db, no_such_table(db) ? SQL_CREATE_LSN : SQL_ADD_COMMITTED, err, errcap))
+            return -1;
+        rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        txl_errf(err, errcap, "storing the applied LSN: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
 }
 
 int txl_get_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t *lsn, char *err, size_t errcap)
@@ -67,30 +95,60 @@ int txl_get_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t *lsn, char *e
     return ret;
 }
 
-int txl_set_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t lsn, char *err, size_t errcap)
+int txl_set_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t lsn, int committed, char *err, size_t errcap)
 {
     sqlite3_stmt *st = cache ? *cache : NULL;
     if (!st) {
-        int rc = sqlite3_prepare_v3(db, SQL_SET_LSN, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK && no_such_table(db)) {
-            if (txl_exec(db, SQL_CREATE_LSN, err, errcap))
-                return -1;
-            rc = sqlite3_prepare_v3(db, SQL_SET_LSN, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        }
-        if (rc != SQLITE_OK) {
-            txl_errf(err, errcap, "storing the applied LSN: %s", sqlite3_errmsg(db));
+        if (prepare_applied(db, SQL_SET_LSN, &st, err, errcap))
             return -1;
-        }
         if (cache)
             *cache = st;
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)lsn);
+    sqlite3_bind_int(st, 2, committed ? 1 : 0);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
         txl_errf(err, errcap, "storing the applied LSN: %s", sqlite3_errmsg(db));
     sqlite3_reset(st);
     if (!cache)
         sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int txl_applied_state(sqlite3 *db, uint64_t *lsn, int *committed, char *err, size_t errcap)
+{
+    sqlite3_stmt *st = NULL;
+    *lsn = 0;
+    *committed = 0;
+    if (sqlite3_prepare_v2(db, SQL_GET_STATE, -1, &st, NULL) != SQLITE_OK) {
+        if (no_committed_column(db))
+            return txl_applied_lsn(db, lsn, err, errcap); /* made before the column: not known */
+        if (no_such_table(db))
+            return 0;
+        txl_errf(err, errcap, "reading the applied LSN: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *lsn = (uint64_t)sqlite3_column_int64(st, 0);
+        *committed = sqlite3_column_int(st, 1) != 0;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        txl_errf(err, errcap, "reading the applied LSN: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int txl_mark_committed(sqlite3 *db, uint64_t lsn, char *err, size_t errcap)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare_applied(db, SQL_MARK_COMMITTED, &st, err, errcap))
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)lsn);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        txl_errf(err, errcap, "marking the applied LSN committed: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -101,7 +159,7 @@ int txl_applied_lsn(sqlite3 *db, uint64_t *lsn, char *err, size_t errcap)
 
 int txl_set_applied_lsn(sqlite3 *db, uint64_t lsn, char *err, size_t errcap)
 {
-    return txl_set_lsn_cached(db, NULL, lsn, err, errcap);
+    return txl_set_lsn_cached(db, NULL, lsn, 0, err, errcap);
 }
 
 /* ---- the per-table cache ------------------------------------------------------ */
@@ -526,9 +584,11 @@ static int open_frame(struct txl_applier *a, const struct txl_record *r, char *e
     return 0;
 }
 
-static int close_frame(struct txl_applier *a, uint64_t lsn, char *err, size_t errcap)
+/* committed: the record came from the log (Raft committed it); an undo
+ * leaves the applied LSN not known to be committed. */
+static int close_frame(struct txl_applier *a, uint64_t lsn, int committed, char *err, size_t errcap)
 {
-    if (txl_set_lsn_cached(a->db, &a->st_set_lsn, lsn, err, errcap) || txl_exec(a->db, "COMMIT", err, errcap)) {
+    if (txl_set_lsn_cached(a->db, &a->st_set_lsn, lsn, committed, err, errcap) || txl_exec(a->db, "COMMIT", err, errcap)) {
         rollback(a);
         return -1;
     }
@@ -573,7 +633,7 @@ int txl_applier_step(struct txl_applier *a, size_t budget, char *err, size_t err
     }
     if (a->pos < r->nchanges)
         return 1;
-    return close_frame(a, r->lsn, err, errcap);
+    return close_frame(a, r->lsn, 1, err, errcap);
 }
 
 int txl_applier_apply(struct txl_applier *a, const struct txl_record *r, char *err, size_t errcap)
@@ -603,7 +663,7 @@ int txl_applier_undo(struct txl_applier *a, const struct txl_record *r, uint64_t
             return -1;
         }
     }
-    return close_frame(a, prev_lsn, err, errcap);
+    return close_frame(a, prev_lsn, 0, err, errcap);
 }
 
 int txl_apply(sqlite3 *db, const struct txl_record *r, char *err, size_t errcap)

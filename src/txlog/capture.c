@@ -720,5 +720,5 @@ int txl_capture_take(struct txl_capture *c, struct txl_record *out, char *err, s
 
 int txl_capture_store_lsn(struct txl_capture *c, uint64_t lsn, char *err, size_t errcap)
 {
-    return txl_set_lsn_cached(c->db, &c->st_lsn, lsn, err, errcap);
+    return txl_set_lsn_cached(c->db, &c->st_lsn, lsn, 0, err, errcap); /* not committed by Raft yet */
 }

@@ -219,10 +219,19 @@ int txl_apply(sqlite3 *db, const struct txl_record *r, char *err, size_t errcap)
 int txl_undo(sqlite3 *db, const struct txl_record *r, uint64_t prev_lsn, char *err, size_t errcap) MUSTCHECK;
 
 /* _orbit_applied(id INTEGER PRIMARY KEY CHECK (id = 1), lsn INTEGER NOT
- * NULL). applied_lsn: 0 ok (*lsn = 0 when the table or row is missing).
- * set_applied_lsn creates the table if needed; call it inside the
- * transaction it belongs to (the leader: before COMMIT). -1 on error. */
+ * NULL, committed INTEGER NOT NULL DEFAULT 0). committed = 1 when the
+ * cluster is known to have committed lsn: the applier writes it with the
+ * records it applies (they come from the log); the leader's own commits
+ * store 0 (Raft has not committed them yet) until txl_mark_committed.
+ * applied_lsn: 0 ok (*lsn = 0 when the table or row is missing).
+ * applied_state also says whether it is known committed (0 for databases
+ * made before the column). set_applied_lsn (committed = 0) creates the
+ * table, or adds the column, if needed; call it inside the transaction it
+ * belongs to (the leader: before COMMIT). mark_committed sets committed
+ * if the applied LSN is still lsn. -1 on error. */
 int txl_applied_lsn(sqlite3 *db, uint64_t *lsn, char *err, size_t errcap) MUSTCHECK;
+int txl_applied_state(sqlite3 *db, uint64_t *lsn, int *committed, char *err, size_t errcap) MUSTCHECK;
+int txl_mark_committed(sqlite3 *db, uint64_t lsn, char *err, size_t errcap) MUSTCHECK;
 int txl_set_applied_lsn(sqlite3 *db, uint64_t lsn, char *err, size_t errcap) MUSTCHECK;
 
 /* ---- logical checksum --------------------------------------------------------

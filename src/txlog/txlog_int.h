@@ -54,7 +54,7 @@ uint32_t txl_crc32c_sw(uint32_t crc, const void *p, size_t n);
  * cache: NULL (prepare, use, finalize) or a statement slot kept by the
  * caller (prepared on first use, finalized by the caller). */
 int txl_get_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t *lsn, char *err, size_t errcap);
-int txl_set_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t lsn, char *err, size_t errcap);
+int txl_set_lsn_cached(sqlite3 *db, sqlite3_stmt **cache, uint64_t lsn, int committed, char *err, size_t errcap);
 
 /* ---- helpers --------------------------------------------------------------- */
 void txl_errf(char *err, size_t errcap, const char *fmt, ...) PRINTF_LIKE(3, 4);

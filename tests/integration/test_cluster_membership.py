@@ -590,3 +590,36 @@ def test_leader_cut_off_with_a_commit_in_flight_starts_over(orbit_factory):
              lambda: rows(a) == rows(b) == rows(c) and rows(a)[0] in (20, 21), timeout=30)
     p = ctl("cluster", "verify", "--peer", peer(lead))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_member_restart_keeps_its_database(orbit_factory):
+    """A member whose database holds only what the cluster committed starts
+    from it (no rebuild from the snapshot): a follower killed with -9 (it
+    applied everything from the log) and a leader stopped cleanly (it marks
+    its own commits committed at the stop). A leader killed with -9 right
+    after its own commits rebuilds, since they may not be the cluster's."""
+    a, b, c = three_voters(orbit_factory)
+    insert(a, range(1, 51))
+    wait_rows([a, b, c], expect(range(1, 51)))
+    b.kill9()
+    b.start(20)
+    assert "event=repl.repair" not in b.log(), b.log()[-3000:]
+    assert "db_committed=1" in b.log()
+    wait_rows([a, b, c], expect(range(1, 51)))
+    # the leader, stopped cleanly (it hands leadership over first)
+    a.stop()
+    a.start(20)
+    assert "event=repl.repair" not in a.log(), a.log()[-3000:]
+    lead = wait_for("a leader", lambda: next(n for n in (a, b, c) if status(n)["state"] == "leader"), timeout=20)
+    insert(lead, range(51, 61))
+    wait_rows([a, b, c], expect(range(1, 61)))
+    # the leader killed right after its own commits: rebuilt from the snapshot
+    lead.kill9()
+    lead.start(20)
+    assert "event=repl.repair" in lead.log()
+    others = [n for n in (a, b, c) if n is not lead]
+    wait_for("a leader", lambda: any(status(n)["state"] == "leader" for n in (a, b, c)), timeout=20)
+    wait_rows([a, b, c], expect(range(1, 61)), timeout=30)
+    p = ctl("cluster", "verify", "--peer", peer(others[0]))
+    assert p.returncode == 0, p.stdout + p.stderr

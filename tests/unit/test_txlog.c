@@ -1364,6 +1364,44 @@ static void test_capture_oom(void **state)
     fail_msg("never succeeded");
 }
 
+/* _orbit_applied's committed flag: a database made before the column reads
+ * as not known committed and gains the column on the next write; records
+ * applied from the log are committed, a leader's own commits are not until
+ * marked, and a mark for another LSN changes nothing. */
+static void test_applied_committed(void **state)
+{
+    (void)state;
+    char err[256];
+    uint64_t lsn = 99;
+    int committed = 9;
+    sqlite3 *db = open_db();
+    assert_int_equal(txl_applied_state(db, &lsn, &committed, err, sizeof err), 0);
+    assert_true(lsn == 0 && committed == 0); /* no table yet */
+    exec_ok(db, "CREATE TABLE _orbit_applied(id INTEGER PRIMARY KEY CHECK (id = 1), lsn INTEGER NOT NULL);"
+                "INSERT INTO _orbit_applied VALUES (1, 7)");
+    assert_int_equal(txl_applied_state(db, &lsn, &committed, err, sizeof err), 0);
+    assert_true(lsn == 7 && committed == 0);
+    assert_int_equal(txl_set_applied_lsn(db, 8, err, sizeof err), 0); /* adds the column */
+    assert_int_equal(txl_applied_state(db, &lsn, &committed, err, sizeof err), 0);
+    assert_true(lsn == 8 && committed == 0);
+    assert_int_equal(txl_mark_committed(db, 7, err, sizeof err), 0); /* not the applied LSN */
+    assert_int_equal(txl_applied_state(db, &lsn, &committed, err, sizeof err), 0);
+    assert_true(lsn == 8 && committed == 0);
+    assert_int_equal(txl_mark_committed(db, 8, err, sizeof err), 0);
+    assert_int_equal(txl_applied_state(db, &lsn, &committed, err, sizeof err), 0);
+    assert_true(lsn == 8 && committed == 1);
+    /* applied from the log: committed; a leader's own commit: not */
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+    struct txl_value v[2] = {{.type = TXL_INTEGER, .i = 1}, {.type = TXL_TEXT, .p = (const unsigned char *)"x", .n = 1}};
+    struct txl_change ch = {.op = TXL_INSERT, .table = "t", .new_rowid = 1, .ncol = 2, .newv = v};
+    struct txl_record r = {.lsn = 9, .changes = &ch, .nchanges = 1};
+    assert_int_equal(txl_set_applied_lsn(db, 8, err, sizeof err), 0);
+    assert_int_equal(txl_apply(db, &r, err, sizeof err), 0);
+    assert_int_equal(txl_applied_state(db, &lsn, &committed, err, sizeof err), 0);
+    assert_true(lsn == 9 && committed == 1);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1395,6 +1433,7 @@ int main(void)
         cmocka_unit_test(test_undetected_ddl),
         cmocka_unit_test(test_apply_rules),
         cmocka_unit_test(test_undo),
+        cmocka_unit_test(test_applied_committed),
         cmocka_unit_test(test_capture_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
