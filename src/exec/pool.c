@@ -294,33 +294,44 @@ static int wal_hook(void *arg, sqlite3 *db, const char *dbname, int pages)
     return SQLITE_OK;
 }
 
-/* How soon a checkpoint that could not copy every frame (a reader still
- * used an older snapshot) tries again. Until it completes, every page a
- * reader needs is looked up in the WAL index and read from the WAL. */
-#define CKPT_RETRY_NS (100ull * 1000000ull)
+/* Checkpoints start at most this often. Under steady writes the WAL stays
+ * above the threshold (readers keep it from restarting), so every commit
+ * asked for one, and each one fsyncs the WAL and the database: hundreds of
+ * fsyncs a second competing with the Raft log's on the same disk. A
+ * checkpoint that could not copy every frame (a reader still used an older
+ * snapshot) is tried again after the same interval, since until it
+ * completes every page a reader needs is looked up in the WAL index and
+ * read from the WAL. */
+#define CKPT_INTERVAL_NS (200ull * 1000000ull)
+
+/* Wait on the checkpoint cv until ns_from_now has passed (lock held). */
+static void ckpt_sleep(struct exe_pool *p, uint64_t ns_from_now)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + ns_from_now;
+    ts.tv_sec += (time_t)(ns / 1000000000ull);
+    ts.tv_nsec = (long)(ns % 1000000000ull);
+    pthread_cond_timedwait(&p->ckpt_cv, &p->mu, &ts);
+}
 
 static void *ckpt_main(void *arg)
 {
     struct exe_pool *p = arg;
-    int again = 0; /* the last checkpoint left frames behind */
+    int again = 0;       /* the last checkpoint left frames behind */
+    uint64_t last = 0;   /* when the last one started */
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (again && !p->ckpt_wanted && !p->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + CKPT_RETRY_NS;
-            ts.tv_sec += (time_t)(ns / 1000000000ull);
-            ts.tv_nsec = (long)(ns % 1000000000ull);
-            pthread_cond_timedwait(&p->ckpt_cv, &p->mu, &ts);
-        } else {
-            while (!p->ckpt_wanted && !p->stopping)
-                pthread_cond_wait(&p->ckpt_cv, &p->mu);
-        }
+        while (!p->stopping && !p->ckpt_wanted && !again)
+            pthread_cond_wait(&p->ckpt_cv, &p->mu);
+        uint64_t now;
+        while (!p->stopping && (now = util_now_ns()) < last + CKPT_INTERVAL_NS)
+            ckpt_sleep(p, last + CKPT_INTERVAL_NS - now);
         if (p->stopping)
             break;
         p->ckpt_wanted = 0;
         pthread_mutex_unlock(&p->mu);
-        uint64_t t0 = util_now_ns();
+        uint64_t t0 = last = util_now_ns();
         int wal = 0, done = 0;
         int rc = sqlite3_wal_checkpoint_v2(p->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
         uint64_t dt = util_now_ns() - t0;
