@@ -77,6 +77,7 @@ struct rpl {
     atomic_int nospace;
     atomic_int broken;
     atomic_int stopping;
+    atomic_int shutting_down;  /* SIGTERM/SIGINT: a fence exits instead of restarting */
     char leader_hint[128];     /* the leader's peer address (under mu) */
     char leader_sql_for[128];  /* leader_sql is that peer's SQL address */
     char leader_sql[128];
@@ -618,9 +619,9 @@ static void fence(struct rpl *r, uint64_t term, const char *why)
     log_error("repl.fenced", "term=%llu inflight=%d broken=%d msg=\"%s; restarting so that the database is "
               "rebuilt from the cluster's log\"", (unsigned long long)term, atomic_load(&r->inflight),
               atomic_load(&r->broken), why);
-    if (r->cfg.restart)
+    if (r->cfg.restart && !atomic_load(&r->shutting_down))
         r->cfg.restart();
-    _exit(3);
+    _exit(3); /* asked to stop: the next start rebuilds the database */
 }
 
 static void fsm_role_changed(void *ud, enum clu_role role, uint64_t term)
@@ -909,6 +910,7 @@ static void node_closed(void *data)
 void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
 {
     atomic_store(&r->stopping, 1);
+    atomic_store(&r->shutting_down, 1);
     resume_writers(r);
     if (r->timer_on) {
         uv_timer_stop(&r->timer);
@@ -1356,7 +1358,7 @@ static void stepped_down(void *data, int status)
 
 /* Hand over only once no record is in flight and no transaction holds the
  * write token (at most PAUSE_MAX_NS): a leader that loses its leadership
- * with records in flight must fence itself (exit 3), and the switchover
+ * with records in flight must fence itself (fence()), and the switchover
  * would fail the clients whose commits were under way. */
 static void step_down_poll(uv_timer_t *t)
 {
@@ -1378,6 +1380,7 @@ static void step_down_poll(uv_timer_t *t)
 
 void rpl_step_down(struct rpl *r)
 {
+    atomic_store(&r->shutting_down, 1);
     struct clu_member m[2];
     if (!r->node || !clu_is_leader(r->node) || clu_members(r->node, m, 2) < 2 || r->transferring)
         return;

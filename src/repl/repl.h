@@ -146,8 +146,9 @@ struct rpl_status {
     struct rpl_member members[16];
 };
 void rpl_status(struct rpl *r, struct rpl_status *out);
-/* Loop thread: hand leadership to another voter (SIGTERM on a leader
- * before draining). Does nothing unless this node leads others. */
+/* Loop thread, at SIGTERM/SIGINT: hand leadership to another voter before
+ * draining (nothing to do unless this node leads others). From then on a
+ * fence exits (code 3) instead of restarting the process. */
 void rpl_step_down(struct rpl *r);
 /* Loop thread: 1 while that hand-over is under way (shutdown waits). */
 int rpl_stepping_down(struct rpl *r);
