@@ -77,8 +77,11 @@ void clu_fsm_gc(struct clu_fsm *g)
     char names[64][CLU_SNAP_NAME_MAX];
     int n = 0;
     while ((e = readdir(d)) && n < 64) {
-        if (strncmp(e->d_name, "snap-", 5) != 0 || strlen(e->d_name) >= CLU_SNAP_NAME_MAX)
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "snap-", 5) != 0 || len >= CLU_SNAP_NAME_MAX)
             continue;
+        if (len > 6 && strcmp(e->d_name + len - 6, ".fetch") == 0)
+            continue; /* a download: resumed or removed when the next one starts */
         if (strcmp(e->d_name, g->keep[0]) == 0 || strcmp(e->d_name, g->keep[1]) == 0)
             continue;
         util_strlcpy(names[n++], e->d_name, CLU_SNAP_NAME_MAX);
@@ -324,6 +327,24 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 
 static void release_held(struct clu_fsm *g, int ok);
 
+/* Remove partial downloads of other snapshots (keep = the one to fetch:
+ * an interrupted download of it resumes where it stopped). */
+static void drop_other_partials(struct clu_fsm *g, const char *keep)
+{
+    char path[CLU_PATH_MAX], mine[CLU_SNAP_NAME_MAX + 8];
+    snprintf(mine, sizeof mine, "%s.fetch", keep);
+    DIR *dir = opendir(g->snap_dir);
+    if (!dir)
+        return;
+    for (struct dirent *e; (e = readdir(dir));) {
+        size_t len = strlen(e->d_name);
+        if (len > 6 && strcmp(e->d_name + len - 6, ".fetch") == 0 && strcmp(e->d_name, mine) != 0 &&
+            clu_path(path, sizeof path, g->snap_dir, e->d_name, NULL) == 0)
+            unlink(path);
+    }
+    closedir(dir);
+}
+
 static void start_fetch(struct clu_fsm *g, uint64_t from, const char *addr,
                         const struct clu_snapshot_desc *d)
 {
@@ -342,7 +363,7 @@ static void start_fetch(struct clu_fsm *g, uint64_t from, const char *addr,
     char dst[CLU_PATH_MAX];
     if (clu_path(dst, sizeof dst, g->snap_dir, d->name, ".fetch"))
         return;
-    unlink(dst);
+    drop_other_partials(g, d->name);
     g->fetch.active = 1;
     g->fetch.desc = *d;
     log_info("cluster.snapshot_fetch", "file=%s index=%llu bytes=%llu from=%016llx", d->name,
@@ -371,7 +392,8 @@ void clu_fsm_fetch_done(struct clu_fsm *g, const char *name, int status)
     if (status == CLU_OK)
         status = clu_fsync_path(g->snap_dir);
     if (status != CLU_OK) {
-        unlink(tmp);
+        if (status != CLU_EIO) /* an interrupted transfer resumes from what arrived */
+            unlink(tmp);
         log_warn("cluster.snapshot_fetch_failed", "file=%s status=%s", name, clu_status_name(status));
         release_held(g, 0);
         return;

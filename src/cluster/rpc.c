@@ -10,7 +10,7 @@
  *
  * Wire format after the handshake: one request line ("VERB args\n"), then
  * the reply until the server closes: "OK [text]", "ERR <STATUS> <message>"
- * or "REDIRECT <peer address>" (send it to the leader). FETCH answers
+ * or "REDIRECT <peer address>" (send it to the leader). FETCH [offset] answers
  * "OK <size>\n" and then streams the file with sendfile(), so memory does
  * not grow with the snapshot on either side.
  *
@@ -596,9 +596,26 @@ static void reply_line(int fd, const char *fmt, ...)
     (void)send_all(fd, line, (size_t)len);
 }
 
-/* FETCH <name>: the snapshot file, streamed by the kernel. An open fd keeps
- * the file readable even if a newer snapshot deletes it meanwhile. */
-static void serve_fetch(struct clu_node *n, int fd, const char *name)
+/* What follows the name in FETCH: nothing (0) or one decimal offset. */
+static int parse_offset(const char *s, unsigned long long *out)
+{
+    while (*s == ' ')
+        s++;
+    *out = 0;
+    if (!*s)
+        return 0;
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 19 || s[digits])
+        return -1;
+    *out = strtoull(s, NULL, 10);
+    return 0;
+}
+
+/* FETCH <name> [offset]: the snapshot file from offset (a download that
+ * was cut off resumes), streamed by the kernel; the reply line gives the
+ * whole file's size. An open fd keeps the file readable even if a newer
+ * snapshot deletes it meanwhile. */
+static void serve_fetch(struct clu_node *n, int fd, const char *name, unsigned long long from)
 {
     char path[CLU_PATH_MAX];
     if (!valid_snapshot_name(name) || clu_path(path, sizeof path, n->snap_dir, name, NULL)) {
@@ -613,9 +630,15 @@ static void serve_fetch(struct clu_node *n, int fd, const char *name)
             close(in);
         return;
     }
+    if (from > (unsigned long long)st.st_size) {
+        reply_line(fd, "ERR EINVAL offset %llu is beyond the end of %s (%lld bytes)", from, name,
+                   (long long)st.st_size);
+        close(in);
+        return;
+    }
     uint64_t t0 = util_now_ns();
     reply_line(fd, "OK %llu", (unsigned long long)st.st_size);
-    off_t off = 0;
+    off_t off = (off_t)from;
     while (off < st.st_size) {
         size_t want = (size_t)(st.st_size - off) < FETCH_CHUNK ? (size_t)(st.st_size - off) : FETCH_CHUNK;
         ssize_t w = sendfile(fd, in, &off, want);
@@ -625,8 +648,8 @@ static void serve_fetch(struct clu_node *n, int fd, const char *name)
             break;
     }
     close(in);
-    log_info("cluster.snapshot_served", "file=%s bytes=%lld of=%lld ms=%.1f", name, (long long)off,
-             (long long)st.st_size, (double)(util_now_ns() - t0) / 1e6);
+    log_info("cluster.snapshot_served", "file=%s from=%llu bytes=%lld of=%lld ms=%.1f", name, from,
+             (long long)(off - (off_t)from), (long long)st.st_size, (double)(util_now_ns() - t0) / 1e6);
 }
 
 static int integrator_rpc(struct clu_node *n, int fd, const char *line)
@@ -652,10 +675,12 @@ static void *conn_main(void *arg)
     if (read_line(k->fd, line, sizeof line) == 0) {
         if (strncmp(line, "FETCH ", 6) == 0) {
             char name[CLU_SNAP_NAME_MAX + 1] = "";
-            if (sscanf(line + 6, "%64s", name) == 1)
-                serve_fetch(n, k->fd, name);
+            unsigned long long from = 0;
+            int end = 0;
+            if (sscanf(line + 6, "%64s%n", name, &end) == 1 && parse_offset(line + 6 + end, &from) == 0)
+                serve_fetch(n, k->fd, name, from);
             else
-                reply_line(k->fd, "ERR EINVAL usage: FETCH <name>");
+                reply_line(k->fd, "ERR EINVAL usage: FETCH <name> [offset]");
         } else if (strcmp(line, "ID") == 0) {
             reply_line(k->fd, "OK %016llx %s", (unsigned long long)n->id, n->address);
         } else if (strncmp(line, "WITNESS ", 8) == 0) {
@@ -1034,7 +1059,12 @@ static int fetch_file(struct fetch_job *j)
     int status = CLU_EIO, out = -1;
     unsigned long long size = 0;
     char *buf = NULL;
-    snprintf(req, sizeof req, "FETCH %s", j->d.name);
+    /* what an interrupted download of this file left is kept: go on from there */
+    struct stat ps;
+    uint64_t have = 0;
+    if (stat(j->dst, &ps) == 0 && ps.st_size > 0 && (uint64_t)ps.st_size < j->d.size)
+        have = (uint64_t)ps.st_size;
+    snprintf(req, sizeof req, "FETCH %s %llu", j->d.name, (unsigned long long)have);
     if (exchange(fd, req, line, sizeof line) != 0 || sscanf(line, "OK %llu", &size) != 1) {
         log_warn("cluster.snapshot_fetch", "file=%s from=%s reply=\"%.100s\"", j->d.name,
                  j->address, line);
@@ -1044,11 +1074,14 @@ static int fetch_file(struct fetch_job *j)
         status = CLU_ECORRUPT;
         goto done;
     }
-    out = open(j->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    out = open(j->dst, O_WRONLY | O_CREAT | O_CLOEXEC | (have ? O_APPEND : O_TRUNC), 0600);
     buf = util_malloc(FETCH_CHUNK);
     if (out < 0 || !buf)
         goto done;
-    uint64_t got = 0, t0 = util_now_ns(), last_log = t0;
+    if (have)
+        log_info("cluster.snapshot_fetch_resume", "file=%s from=%llu of=%llu", j->d.name, (unsigned long long)have,
+                 size);
+    uint64_t got = have, t0 = util_now_ns(), last_log = t0;
     while (got < size) {
         ssize_t r = recv(fd, buf, FETCH_CHUNK, 0);
         if (r < 0 && errno == EINTR)

@@ -220,6 +220,47 @@ def test_far_behind_node_gets_a_snapshot(orbit_factory):
 
 
 @pytest.mark.timeout(120)
+def test_snapshot_download_resumes(orbit_factory):
+    """A snapshot download that was cut off resumes where it stopped: the
+    joining node keeps the partial file of the snapshot it is sent and asks
+    for the rest (FETCH name offset); the whole file is still checked
+    against the snapshot's SHA-256. A partial file of another snapshot is
+    dropped; a bad offset is refused."""
+    import socket
+    import struct
+    a = first_node(orbit_factory, args=["--snapshot-threshold", "40"])
+    insert(a, range(1, 301), size=2000)
+    snapdir = os.path.join(a.data_dir, "snapshots")
+    wait_for("a snapshot on a", lambda: [f for f in os.listdir(snapdir) if f.startswith("snap-") and f.endswith(".db")])
+    newest = sorted(f for f in os.listdir(snapdir) if f.startswith("snap-") and f.endswith(".db"))[-1]
+    with open(os.path.join(snapdir, newest), "rb") as f:
+        whole = f.read()
+    # a fresh node whose data dir already holds the first part of that file
+    # (what an interrupted download leaves) and a stale partial of another
+    b = orbit_factory.new(args=["--join", peer(a)])
+    os.makedirs(os.path.join(b.data_dir, "snapshots"))
+    half = len(whole) // 2
+    with open(os.path.join(b.data_dir, "snapshots", newest + ".fetch"), "wb") as f:
+        f.write(whole[:half])
+    stale = os.path.join(b.data_dir, "snapshots", "snap-00000000000000000001-0000000000000001.db.fetch")
+    with open(stale, "wb") as f:
+        f.write(b"old")
+    b.start(20)
+    wait_rows([a, b], expect(range(1, 301), 2000), timeout=30)
+    assert "event=cluster.snapshot_fetch_resume file=%s from=%d" % (newest, half) in b.log(), b.log()[-3000:]
+    assert "cluster.snapshot_fetched" in b.log()
+    assert "event=cluster.snapshot_served file=%s from=%d bytes=%d" % (newest, half, len(whole) - half) in a.log()
+    assert not os.path.exists(stale)
+    # the server side: an offset past the end, or not a number, is refused
+    hs = struct.pack("<QQQ", 1, (1 << 64) - 1, 16) + b"orbit-test\0\0\0\0\0\0"
+    for bad in (b"%d" % (len(whole) + 1), b"-1", b"12x", b"1 2"):
+        s = socket.create_connection(("127.0.0.1", a.peer_port), timeout=5)
+        s.sendall(hs + b"FETCH " + newest.encode() + b" " + bad + b"\n")
+        assert s.recv(200).startswith(b"ERR EINVAL"), bad
+        s.close()
+
+
+@pytest.mark.timeout(120)
 def test_verify_finds_divergence(orbit_factory):
     import sqlite3
     a = first_node(orbit_factory, sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",
