@@ -68,6 +68,13 @@ static void keep_add(struct clu_fsm *g, const char *name)
         remove_file(g, old, NULL);
 }
 
+/* A partial download (NAME.fetch). */
+static int is_partial(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 6 && strcmp(name + len - 6, ".fetch") == 0;
+}
+
 void clu_fsm_gc(struct clu_fsm *g)
 {
     DIR *d = opendir(g->snap_dir);
@@ -77,10 +84,9 @@ void clu_fsm_gc(struct clu_fsm *g)
     char names[64][CLU_SNAP_NAME_MAX];
     int n = 0;
     while ((e = readdir(d)) && n < 64) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "snap-", 5) != 0 || len >= CLU_SNAP_NAME_MAX)
+        if (strncmp(e->d_name, "snap-", 5) != 0 || strlen(e->d_name) >= CLU_SNAP_NAME_MAX)
             continue;
-        if (len > 6 && strcmp(e->d_name + len - 6, ".fetch") == 0)
+        if (is_partial(e->d_name))
             continue; /* a download: resumed or removed when the next one starts */
         if (strcmp(e->d_name, g->keep[0]) == 0 || strcmp(e->d_name, g->keep[1]) == 0)
             continue;
@@ -337,8 +343,7 @@ static void drop_other_partials(struct clu_fsm *g, const char *keep)
     if (!dir)
         return;
     for (struct dirent *e; (e = readdir(dir));) {
-        size_t len = strlen(e->d_name);
-        if (len > 6 && strcmp(e->d_name + len - 6, ".fetch") == 0 && strcmp(e->d_name, mine) != 0 &&
+        if (is_partial(e->d_name) && strcmp(e->d_name, mine) != 0 &&
             clu_path(path, sizeof path, g->snap_dir, e->d_name, NULL) == 0)
             unlink(path);
     }

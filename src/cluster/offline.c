@@ -207,9 +207,11 @@ static int load_dir(const char *raft_dir, const char *dir, struct clu_log_info *
                 clu_desc_decode(snap->bufs[0].base, snap->bufs[0].len, &info->snapshot_desc) == CLU_OK;
             info->servers = snap->configuration.n;
         }
-        for (size_t i = 0; i < n; i++)
-            if (entries[i].type == RAFT_CHANGE && config_servers(&entries[i].buf))
-                info->servers = config_servers(&entries[i].buf);
+        for (size_t i = 0; i < n; i++) {
+            unsigned k = entries[i].type == RAFT_CHANGE ? config_servers(&entries[i].buf) : 0;
+            if (k)
+                info->servers = k;
+        }
         rc = deliver(info, start, entries, n, fn, ud);
         free_loaded(snap, entries, n);
         if (rc == CLU_OK && recover && (rv = io.recover(&io, recover))) {

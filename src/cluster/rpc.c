@@ -950,17 +950,9 @@ static int rpc_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 
 static void sleep_unless_closed(struct clu_node *n, unsigned ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&n->mu);
     if (!n->rpc_closed)
-        (void)pthread_cond_timedwait(&n->rpc_cv, &n->mu, &ts);
+        util_cond_wait_ns(&n->rpc_cv, &n->mu, (uint64_t)ms * 1000000ull);
     pthread_mutex_unlock(&n->mu);
 }
 

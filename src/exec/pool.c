@@ -304,17 +304,6 @@ static int wal_hook(void *arg, sqlite3 *db, const char *dbname, int pages)
  * read from the WAL. */
 #define CKPT_INTERVAL_NS (200ull * 1000000ull)
 
-/* Wait on the checkpoint cv until ns_from_now has passed (lock held). */
-static void ckpt_sleep(struct exe_pool *p, uint64_t ns_from_now)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + ns_from_now;
-    ts.tv_sec += (time_t)(ns / 1000000000ull);
-    ts.tv_nsec = (long)(ns % 1000000000ull);
-    pthread_cond_timedwait(&p->ckpt_cv, &p->mu, &ts);
-}
-
 static void *ckpt_main(void *arg)
 {
     struct exe_pool *p = arg;
@@ -326,7 +315,7 @@ static void *ckpt_main(void *arg)
             pthread_cond_wait(&p->ckpt_cv, &p->mu);
         uint64_t now;
         while (!p->stopping && (now = util_now_ns()) < last + CKPT_INTERVAL_NS)
-            ckpt_sleep(p, last + CKPT_INTERVAL_NS - now);
+            util_cond_wait_ns(&p->ckpt_cv, &p->mu, last + CKPT_INTERVAL_NS - now);
         if (p->stopping)
             break;
         p->ckpt_wanted = 0;

@@ -77,7 +77,7 @@ struct rpl {
     atomic_int nospace;
     atomic_int broken;
     atomic_int stopping;
-    atomic_int shutting_down;  /* SIGTERM/SIGINT: a fence exits instead of restarting */
+    atomic_int shutting_down;  /* rpl_step_down ran (SIGTERM/SIGINT): a fence exits instead of restarting */
     char leader_hint[128];     /* the leader's peer address (under mu) */
     char leader_sql_for[128];  /* leader_sql is that peer's SQL address */
     char leader_sql[128];
@@ -274,19 +274,6 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
 
 /* ---- the applier thread ---- */
 
-/* Waits on cv for at most 50 ms (the caller re-checks its condition). */
-static void wait_50ms(pthread_cond_t *cv, pthread_mutex_t *mu)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(cv, mu, &ts);
-}
-
 struct apply_item {
     struct apply_item *next;
     uint64_t index;
@@ -370,16 +357,16 @@ static void *applier_main(void *arg)
     return NULL;
 }
 
-/* Wait until the applier has applied everything queued (deadline_ns 0:
- * none). 0 drained, -1 timed out. */
 /* How long a follower's snapshot waits for the applier (on the loop). */
 #define SNAPSHOT_DRAIN_WAIT_NS (50ull * 1000000ull)
 
+/* Wait until the applier has applied everything queued (deadline_ns 0:
+ * none). 0 drained, -1 timed out. */
 static int wait_drained(struct rpl *r, uint64_t deadline_ns)
 {
     pthread_mutex_lock(&r->aq_mu);
     while ((r->aq_head || r->aq_busy) && (!deadline_ns || util_now_ns() < deadline_ns)) {
-        wait_50ms(&r->aq_idle_cv, &r->aq_mu);
+        util_cond_wait_ns(&r->aq_idle_cv, &r->aq_mu, 50000000ull);
     }
     int drained = !r->aq_head && !r->aq_busy;
     pthread_mutex_unlock(&r->aq_mu);
@@ -619,7 +606,7 @@ static void fence(struct rpl *r, uint64_t term, const char *why)
     log_error("repl.fenced", "term=%llu inflight=%d broken=%d msg=\"%s; restarting so that the database is "
               "rebuilt from the cluster's log\"", (unsigned long long)term, atomic_load(&r->inflight),
               atomic_load(&r->broken), why);
-    if (r->cfg.restart && !atomic_load(&r->shutting_down))
+    if (r->cfg.restart && !atomic_load(&r->shutting_down) && !atomic_load(&r->stopping))
         r->cfg.restart();
     _exit(3); /* asked to stop: the next start rebuilds the database */
 }
@@ -910,7 +897,6 @@ static void node_closed(void *data)
 void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
 {
     atomic_store(&r->stopping, 1);
-    atomic_store(&r->shutting_down, 1);
     resume_writers(r);
     if (r->timer_on) {
         uv_timer_stop(&r->timer);
@@ -1247,7 +1233,7 @@ static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uin
      * goes out; the node is going away or refusing writes anyway) */
     while (atomic_load(&r->applied_lsn) < want && !atomic_load(&r->stopping) && !atomic_load(&r->broken) &&
            (!deadline_ns || util_now_ns() < deadline_ns)) {
-        wait_50ms(&r->applied_cv, &r->mu);
+        util_cond_wait_ns(&r->applied_cv, &r->mu, 50000000ull);
     }
     atomic_fetch_sub(&r->visible_waiters, 1);
     pthread_mutex_unlock(&r->mu);

@@ -269,3 +269,13 @@ int util_reexec(char *const *argv)
     execv("/proc/self/exe", argv);
     return -1;
 }
+
+void util_cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t n = (uint64_t)ts.tv_nsec + ns;
+    ts.tv_sec += (time_t)(n / 1000000000ull);
+    ts.tv_nsec = (long)(n % 1000000000ull);
+    pthread_cond_timedwait(cv, mu, &ts);
+}

@@ -4,6 +4,7 @@
 #ifndef ORBIT_UTIL_H
 #define ORBIT_UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -136,5 +137,8 @@ int util_copy_file(const char *src, const char *dst) MUSTCHECK;
  * exec, so listening ports and file locks are free for the new image.
  * Returns only on failure (-1, errno set). */
 int util_reexec(char *const *argv);
+/* pthread_cond_timedwait for at most ns from now (mu held); the caller
+ * re-checks its condition. */
+void util_cond_wait_ns(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t ns);
 
 #endif
