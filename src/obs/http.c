@@ -137,6 +137,9 @@ static void metrics(struct http_conn *c)
         COUNTER("orbit_txlog_commit_failures_total", "Records whose Raft commit failed.", rs.commit_failures);
         COUNTER("orbit_txlog_record_bytes_total", "Encoded txlog bytes submitted.", rs.record_bytes);
         COUNTER("orbit_txlog_records_applied_total", "Records replayed from the log or received.", rs.records_applied);
+        COUNTER("orbit_txlog_apply_batches_total",
+                "SQLite transactions those records were applied in (a replica catching up applies many in one).",
+                rs.apply_batches);
         COUNTER("orbit_raft_snapshots_total", "Snapshots taken.", rs.snapshots);
         SUMMARY("orbit_commit_wait_seconds", "How long commits waited for Raft.", rs.commit_wait_ns, rs.commits);
         GAUGE("orbit_disk_full", "1 while writes are refused for lack of disk space.", "%d", rs.nospace);

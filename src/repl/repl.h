@@ -119,6 +119,7 @@ struct rpl_stats {
     uint64_t commit_wait_ns; /* total time workers waited for Raft */
     uint64_t record_bytes;
     uint64_t records_applied; /* records replayed or received */
+    uint64_t apply_batches;   /* transactions they were applied in */
     uint64_t snapshots;
     int inflight;
     int nospace;

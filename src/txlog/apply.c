@@ -25,6 +25,11 @@ struct txl_applier {
     size_t pos;
     int active;
     int saved_fk, saved_trig;
+    /* an open batch (txl_applier_batch_*): the newest LSN it holds, and how
+     * many records it applied */
+    int batch;
+    uint64_t batch_lsn;
+    size_t batch_n;
 };
 
 static const char SQL_GET_LSN[] = "SELECT lsn FROM main._orbit_applied WHERE id = 1";
@@ -554,6 +559,7 @@ static void restore(struct txl_applier *a)
     txl_capture_pause_db(a->db, -1);
     a->active = 0;
     a->rec = NULL;
+    a->batch = 0;
 }
 
 static void rollback(struct txl_applier *a)
@@ -630,13 +636,10 @@ int txl_applier_begin(struct txl_applier *a, const struct txl_record *r, char *e
     return 0;
 }
 
-int txl_applier_step(struct txl_applier *a, size_t budget, char *err, size_t errcap)
+/* Apply r's changes from a->pos on, at most budget of them. 0 all done, 1
+ * more left, -1 error (rolled back). */
+static int apply_changes(struct txl_applier *a, const struct txl_record *r, size_t budget, char *err, size_t errcap)
 {
-    if (!a->active) {
-        txl_errf(err, errcap, "no record is being applied");
-        return -1;
-    }
-    const struct txl_record *r = a->rec;
     for (; a->pos < r->nchanges && budget; a->pos++, budget--) {
         const struct txl_change *ch = &r->changes[a->pos];
         char why[400];
@@ -648,9 +651,65 @@ int txl_applier_step(struct txl_applier *a, size_t budget, char *err, size_t err
             return -1;
         }
     }
-    if (a->pos < r->nchanges)
+    return a->pos < r->nchanges;
+}
+
+int txl_applier_step(struct txl_applier *a, size_t budget, char *err, size_t errcap)
+{
+    if (!a->active || a->batch) {
+        txl_errf(err, errcap, "no record is being applied");
+        return -1;
+    }
+    int rc = apply_changes(a, a->rec, budget, err, errcap);
+    if (rc)
+        return rc;
+    return close_frame(a, a->rec->lsn, 1, err, errcap);
+}
+
+/* ---- batches: consecutive records in one transaction ---- */
+
+int txl_applier_batch_begin(struct txl_applier *a, char *err, size_t errcap)
+{
+    if (open_frame(a, NULL, err, errcap))
+        return -1;
+    if (txl_get_lsn_cached(a->db, &a->st_get_lsn, &a->batch_lsn, err, errcap)) {
+        rollback(a);
+        return -1;
+    }
+    a->batch = 1;
+    a->batch_n = 0;
+    return 0;
+}
+
+int txl_applier_batch_add(struct txl_applier *a, const struct txl_record *r, char *err, size_t errcap)
+{
+    if (!a->active || !a->batch) {
+        txl_errf(err, errcap, "no batch is open");
+        return -1;
+    }
+    if (r->lsn && a->batch_lsn >= r->lsn)
         return 1;
-    return close_frame(a, r->lsn, 1, err, errcap);
+    a->pos = 0;
+    if (apply_changes(a, r, SIZE_MAX, err, errcap))
+        return -1;
+    if (r->lsn > a->batch_lsn)
+        a->batch_lsn = r->lsn;
+    a->batch_n++;
+    return 0;
+}
+
+int txl_applier_batch_commit(struct txl_applier *a, char *err, size_t errcap)
+{
+    if (!a->active || !a->batch) {
+        txl_errf(err, errcap, "no batch is open");
+        return -1;
+    }
+    if (!a->batch_n) { /* every record was held already */
+        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+        restore(a);
+        return 0;
+    }
+    return close_frame(a, a->batch_lsn, 1, err, errcap);
 }
 
 int txl_applier_apply(struct txl_applier *a, const struct txl_record *r, char *err, size_t errcap)

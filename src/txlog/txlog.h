@@ -208,6 +208,15 @@ int txl_applier_apply(struct txl_applier *a, const struct txl_record *r, char *e
 int txl_applier_begin(struct txl_applier *a, const struct txl_record *r, char *err, size_t errcap) MUSTCHECK;
 int txl_applier_step(struct txl_applier *a, size_t budget, char *err, size_t errcap) MUSTCHECK;
 void txl_applier_abort(struct txl_applier *a);
+/* Batch form, for a replica catching up: consecutive records in one
+ * transaction (hot pages are written once per batch, not per record).
+ * begin (0, -1); add each record (0 applied, 1 skipped: the database holds
+ * its LSN already, -1 error: the whole batch is rolled back); commit stores
+ * the newest LSN applied and commits (0, -1: rolled back). abort rolls an
+ * open batch back. */
+int txl_applier_batch_begin(struct txl_applier *a, char *err, size_t errcap) MUSTCHECK;
+int txl_applier_batch_add(struct txl_applier *a, const struct txl_record *r, char *err, size_t errcap) MUSTCHECK;
+int txl_applier_batch_commit(struct txl_applier *a, char *err, size_t errcap) MUSTCHECK;
 /* Revert a captured record (it needs oldv) from its old values, newest
  * change first, and store prev_lsn as the applied LSN. Records with DDL
  * cannot be undone (-1). 0 ok, -1 error (nothing changed). */

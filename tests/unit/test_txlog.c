@@ -1270,6 +1270,76 @@ static void test_apply_rules(void **state)
     pair_free(p);
 }
 
+/* Many records in one transaction (a replica catching up): the result is
+ * the same as one by one, held LSNs are skipped, DDL between rows refreshes
+ * the applier's table cache, and a record that fails rolls the whole batch
+ * back. */
+static void test_apply_batch(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new();
+    p->keep = 1;
+    auto1(p, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+    auto1(p, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    auto1(p, "UPDATE t SET v = v || '!' WHERE id > 1");
+    auto1(p, "ALTER TABLE t ADD COLUMN w DEFAULT 7");
+    auto1(p, "INSERT INTO t VALUES (4, 'd', 8)");
+    auto1(p, "CREATE TABLE k(a TEXT, b INT, c, PRIMARY KEY (a, b)) WITHOUT ROWID");
+    auto1(p, "INSERT INTO k VALUES ('x', 1, randomblob(9)), ('y', 2, NULL)");
+    auto1(p, "DELETE FROM t WHERE id = 2");
+    auto1(p, "UPDATE k SET b = 3 WHERE a = 'y'");
+    p->keep = 0;
+    assert_int_equal(p->nkept, 9);
+    char err[400];
+    sqlite3 *c = open_db();
+    struct txl_applier *ap;
+    assert_int_equal(txl_applier_new(c, &ap), 0);
+    /* the first three, then all nine: the three are skipped */
+    assert_int_equal(txl_applier_batch_begin(ap, err, sizeof err), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(txl_applier_batch_add(ap, &p->kept[i], err, sizeof err), 0);
+    assert_int_equal(txl_applier_batch_commit(ap, err, sizeof err), 0);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM t"), 3);
+    assert_int_equal(txl_applier_batch_begin(ap, err, sizeof err), 0);
+    for (size_t i = 0; i < p->nkept; i++)
+        assert_int_equal(txl_applier_batch_add(ap, &p->kept[i], err, sizeof err), i < 3 ? 1 : 0);
+    assert_int_equal(txl_applier_batch_commit(ap, err, sizeof err), 0);
+    struct txl_checksum ca, cc;
+    sums(p->a, &ca);
+    sums(c, &cc);
+    assert_string_equal(ca.hex, cc.hex);
+    txl_checksum_free(&ca);
+    txl_checksum_free(&cc);
+    uint64_t lsn = 0;
+    assert_int_equal(txl_applied_lsn(c, &lsn, err, sizeof err), 0);
+    assert_true(lsn == p->lsn);
+    /* nothing new: a batch of held records commits nothing */
+    assert_int_equal(txl_applier_batch_begin(ap, err, sizeof err), 0);
+    assert_int_equal(txl_applier_batch_add(ap, &p->kept[8], err, sizeof err), 1);
+    assert_int_equal(txl_applier_batch_commit(ap, err, sizeof err), 0);
+    /* a good record, then one that diverges: neither is kept */
+    struct txl_value row[3] = {{.type = TXL_INTEGER, .i = 50}, {.type = TXL_NULL}, {.type = TXL_NULL}};
+    struct txl_change good = {.op = TXL_INSERT, .table = "t", .new_rowid = 50, .ncol = 3, .newv = row};
+    struct txl_change gone = {.op = TXL_DELETE, .table = "t", .old_rowid = 2};
+    struct txl_record r1 = {.lsn = p->lsn + 1, .changes = &good, .nchanges = 1};
+    struct txl_record r2 = {.lsn = p->lsn + 2, .changes = &gone, .nchanges = 1};
+    assert_int_equal(txl_applier_batch_begin(ap, err, sizeof err), 0);
+    assert_int_equal(txl_applier_batch_add(ap, &r1, err, sizeof err), 0);
+    assert_int_equal(txl_applier_batch_add(ap, &r2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "diverged"));
+    assert_int_equal(txl_applier_batch_commit(ap, err, sizeof err), -1);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM t WHERE id = 50"), 0);
+    assert_int_equal(query_int(c, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(txl_applied_lsn(c, &lsn, err, sizeof err), 0);
+    assert_true(lsn == p->lsn);
+    /* the applier is usable again, one record at a time too */
+    assert_int_equal(txl_applier_apply(ap, &r1, err, sizeof err), 0);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM t WHERE id = 50"), 1);
+    txl_applier_free(ap);
+    assert_int_equal(sqlite3_close(c), SQLITE_OK);
+    pair_free(p);
+}
+
 /* Apply records on A's side too (a leader's speculative commits), then undo
  * them newest first: the checksum comes back to where it started. */
 static void test_undo(void **state)
@@ -1432,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_names_and_schema_churn),
         cmocka_unit_test(test_undetected_ddl),
         cmocka_unit_test(test_apply_rules),
+        cmocka_unit_test(test_apply_batch),
         cmocka_unit_test(test_undo),
         cmocka_unit_test(test_applied_committed),
         cmocka_unit_test(test_capture_oom),
