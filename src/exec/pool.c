@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A sleeping worker. */
+/* A worker's sleeping place: one per thread slot, alive as long as the
+ * pool, so that a waker may signal it after dropping the pool lock. */
 struct idle {
     pthread_cond_t cv;
-    struct idle *next;
+    struct idle *next;      /* on the idle list */
+    struct idle *next_wake; /* on the list pool_unlock signals */
     int woken;
 };
 
@@ -44,6 +46,9 @@ struct exe_pool {
     int write_paused;
     int sleeping;
     struct idle *idle; /* sleeping workers, most recent first (LIFO keeps a few threads warm) */
+    struct idle *slots; /* max_threads of them; slot i belongs to the i-th thread started */
+    atomic_int next_slot;
+    struct idle *to_signal; /* woken under the lock, signalled by pool_unlock */
     int running, max_running; /* tasks running, not counting blocked ones */
     pthread_t *threads;
     int nthreads, max_threads;
@@ -131,7 +136,10 @@ static int q_move_if(struct queue *q, struct queue *ready, int (*pred)(struct ex
     return moved;
 }
 
-/* Wake the most recently idle worker (lock held). */
+/* Wake the most recently idle worker (lock held). Its condition variable
+ * is signalled by pool_unlock, once the lock is dropped: signalled under
+ * the lock, the worker would wake only to block on the lock its waker
+ * still holds. */
 static void wake_one(struct exe_pool *p)
 {
     struct idle *w = p->idle;
@@ -139,7 +147,21 @@ static void wake_one(struct exe_pool *p)
         return;
     p->idle = w->next;
     w->woken = 1;
-    pthread_cond_signal(&w->cv);
+    w->next_wake = p->to_signal;
+    p->to_signal = w;
+}
+
+/* Drop the pool lock, then signal the workers woken while it was held. */
+static void pool_unlock(struct exe_pool *p)
+{
+    struct idle *w = p->to_signal;
+    p->to_signal = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (w) {
+        struct idle *next = w->next_wake;
+        pthread_cond_signal(&w->cv);
+        w = next;
+    }
 }
 
 static void wake_all(struct exe_pool *p)
@@ -184,6 +206,7 @@ static void ready_push(struct exe_pool *p, struct exe_task *t)
 static void *worker_main(void *arg)
 {
     struct exe_pool *p = arg;
+    struct idle *me = &p->slots[atomic_fetch_add(&p->next_slot, 1)];
     pthread_mutex_lock(&p->mu);
     for (;;) {
         struct exe_task *t = p->running < p->max_running ? q_pop(&p->ready) : NULL;
@@ -194,7 +217,7 @@ static void *worker_main(void *arg)
             /* Spin briefly before sleeping: a sleeping worker costs two
              * context switches per job, which dominates short queries. */
             if (p->spin_ns) {
-                pthread_mutex_unlock(&p->mu);
+                pool_unlock(p);
                 uint64_t until = util_now_ns() + (uint64_t)p->spin_ns;
                 while (!atomic_load_explicit(&p->nready, memory_order_relaxed) && util_now_ns() < until)
                     __builtin_ia32_pause();
@@ -202,19 +225,23 @@ static void *worker_main(void *arg)
                 if (p->ready.n)
                     continue;
             }
-            struct idle me = {.next = p->idle};
-            pthread_cond_init(&me.cv, NULL);
-            p->idle = &me;
+            if (p->to_signal) { /* never sleep on a wake-up not yet sent */
+                pool_unlock(p);
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
+            me->next = p->idle;
+            me->woken = 0;
+            p->idle = me;
             p->sleeping++;
-            while (!me.woken)
-                pthread_cond_wait(&me.cv, &p->mu);
+            while (!me->woken)
+                pthread_cond_wait(&me->cv, &p->mu);
             p->sleeping--;
-            pthread_cond_destroy(&me.cv);
             continue;
         }
         p->st.tasks_run++;
         p->running++;
-        pthread_mutex_unlock(&p->mu);
+        pool_unlock(p);
         uint64_t t0 = util_now_ns();
         enum exe_rc rc = t->run(t);
         uint64_t dt = util_now_ns() - t0;
@@ -237,7 +264,7 @@ static void *worker_main(void *arg)
             }
         }
     }
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     return NULL;
 }
 
@@ -289,7 +316,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *dbname, int pages)
             p->ckpt_wanted = 1;
             pthread_cond_signal(&p->ckpt_cv);
         }
-        pthread_mutex_unlock(&p->mu);
+        pool_unlock(p);
     }
     return SQLITE_OK;
 }
@@ -319,7 +346,7 @@ static void *ckpt_main(void *arg)
         if (p->stopping)
             break;
         p->ckpt_wanted = 0;
-        pthread_mutex_unlock(&p->mu);
+        pool_unlock(p);
         uint64_t t0 = last = util_now_ns();
         int wal = 0, done = 0;
         int rc = sqlite3_wal_checkpoint_v2(p->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
@@ -332,7 +359,7 @@ static void *ckpt_main(void *arg)
         p->st.checkpoints++;
         p->st.checkpoint_ns += dt;
     }
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     return NULL;
 }
 
@@ -357,10 +384,13 @@ struct exe_pool *exe_pool_new(const struct exe_config *cfg, char *err, size_t er
     p->max_threads = cfg->workers + cfg->blocking_threads;
     p->max_polling = cfg->max_polling > 0 ? cfg->max_polling : 1;
     p->threads = util_calloc((size_t)p->max_threads, sizeof *p->threads);
-    if (!p->conns || !p->threads) {
+    p->slots = util_calloc((size_t)p->max_threads, sizeof *p->slots);
+    if (!p->conns || !p->threads || !p->slots) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
+    for (int i = 0; i < p->max_threads; i++)
+        pthread_cond_init(&p->slots[i].cv, NULL);
     for (int i = 0; i < nconns; i++) {
         struct exe_conn *c = &p->conns[i];
         map_init(&c->cache);
@@ -409,7 +439,7 @@ void exe_pool_free(struct exe_pool *p)
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     wake_all(p);
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     pthread_cond_broadcast(&p->ckpt_cv);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
@@ -423,6 +453,10 @@ void exe_pool_free(struct exe_pool *p)
         conn_close(&p->conns[i]);
     util_free(p->conns);
     util_free(p->threads);
+    if (p->slots)
+        for (int i = 0; i < p->max_threads; i++)
+            pthread_cond_destroy(&p->slots[i].cv);
+    util_free(p->slots);
     pthread_mutex_destroy(&p->mu);
     util_free(p);
 }
@@ -431,7 +465,7 @@ void exe_set_admission_timeout(struct exe_pool *p, uint64_t ns)
 {
     pthread_mutex_lock(&p->mu);
     p->admission_timeout_ns = ns;
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 /* A free pooled connection for t when one is free and no task waits
@@ -457,12 +491,12 @@ void exe_submit(struct exe_pool *p, struct exe_task *t)
         } else {
             p->st.admission_waits++;
             q_push(&p->admission, t);
-            pthread_mutex_unlock(&p->mu);
+            pool_unlock(p);
             return;
         }
     }
     ready_push(p, t);
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 /* Detach t's connection (before taking the lock): NULL when it has none. */
@@ -497,7 +531,7 @@ void exe_release_conn(struct exe_pool *p, struct exe_task *t)
         return;
     pthread_mutex_lock(&p->mu);
     give_back_locked(p, c);
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 /* Give the free write token to the first parked task (lock held). */
@@ -526,7 +560,7 @@ int exe_write_try(struct exe_pool *p, struct exe_task *t)
         t->write_t0_ns = util_now_ns();
         ok = 1;
     }
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     return ok;
 }
 
@@ -540,7 +574,7 @@ void exe_write_release(struct exe_pool *p, struct exe_task *t)
     p->st.write_hold_ns += util_now_ns() - t->write_t0_ns;
     p->writer = NULL;
     hand_write_token(p);
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 /* The running task blocks (lock held): another thread takes ready work. */
@@ -558,7 +592,7 @@ void exe_block_begin(struct exe_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     block_locked(p);
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 void exe_block_end(struct exe_pool *p)
@@ -566,7 +600,7 @@ void exe_block_end(struct exe_pool *p)
     pthread_mutex_lock(&p->mu);
     p->running++;
     p->blocked--;
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 int exe_poll_begin(struct exe_pool *p, struct exe_task *t, int always, int release)
@@ -580,7 +614,7 @@ int exe_poll_begin(struct exe_pool *p, struct exe_task *t, int always, int relea
         p->polling++;
         block_locked(p);
     }
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     tl_poll_t0 = util_now_ns();
     return ok;
 }
@@ -594,7 +628,7 @@ int exe_poll_end(struct exe_pool *p, struct exe_task *t, int got)
     p->running++;
     p->blocked--;
     p->st.direct_jobs += (uint64_t)ran;
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     tl_jobs += (unsigned)ran;
     return ran;
 }
@@ -604,7 +638,7 @@ void exe_write_pause(struct exe_pool *p, int paused)
     pthread_mutex_lock(&p->mu);
     p->write_paused = paused;
     hand_write_token(p);
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 int exe_write_waiters(struct exe_pool *p, int *held)
@@ -613,7 +647,7 @@ int exe_write_waiters(struct exe_pool *p, int *held)
     int n = p->writeq.n;
     if (held)
         *held = p->writer != NULL;
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
     return n;
 }
 
@@ -651,7 +685,7 @@ void exe_check_timeouts(struct exe_pool *p, uint64_t now_ns)
         atomic_store_explicit(&p->nready, p->ready.n, memory_order_relaxed);
         wake_all(p);
     }
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 void exe_get_stats(struct exe_pool *p, struct exe_stats *out)
@@ -661,7 +695,7 @@ void exe_get_stats(struct exe_pool *p, struct exe_stats *out)
     out->conns_free = p->nfree;
     out->conns_total = p->nconns;
     out->queued = p->ready.n + p->admission.n + p->writeq.n;
-    pthread_mutex_unlock(&p->mu);
+    pool_unlock(p);
 }
 
 /* ---- statement cache ---- */
