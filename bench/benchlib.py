@@ -72,7 +72,6 @@ _libc = None
 # (measured 2026-11-27: TPC-B -c 1, orbit 1889-1921 -> 2085-2122 TPS,
 # PostgreSQL 1724-1851 -> 1694-1809). They still die with the bench
 # (PR_SET_PDEATHSIG) and are stopped by PID.
-SESSION_NOTE = None
 
 
 def _pdeathsig():
