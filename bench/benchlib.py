@@ -64,16 +64,6 @@ def find_bin(name):
 _libc = None
 
 
-# Servers run in a session of their own, as pg_ctl (setsid) and systemd
-# start them in production; pgbench runs in the bench's session. With the
-# kernel's autogroup scheduling (on in Debian), a session is a scheduling
-# group: started from the bench's session, a server's threads or processes
-# competed with pgbench inside one group, which a deployment never does
-# (measured 2026-11-27: TPC-B -c 1, orbit 1889-1921 -> 2085-2122 TPS,
-# PostgreSQL 1724-1851 -> 1694-1809). They still die with the bench
-# (PR_SET_PDEATHSIG) and are stopped by PID.
-
-
 def _pdeathsig():
     global _libc
     try:
@@ -243,9 +233,8 @@ class Workspace:
                "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=%d" % max_connections,
                "-c", "password_encryption=scram-sha-256"] + list(extra)
         lf = open(logpath, "ab")
-        # own session, as pg_ctl and systemd start servers (note above _pdeathsig)
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                                preexec_fn=_demote(self.pw), start_new_session=True)
+                                preexec_fn=_demote(self.pw))
         lf.close()
         # SIGINT = fast shutdown (SIGTERM would wait for clients to leave)
         p = Proc("postgres", proc, signal.SIGINT, logpath, port=port)
@@ -292,9 +281,8 @@ class Workspace:
             cmd += ["--http", "127.0.0.1:%d" % http_port]
         cmd += list(args)
         lf = open(logpath, "ab")
-        # own session, like postgres (note above _pdeathsig)
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                                env=env, preexec_fn=_pdeathsig, start_new_session=True)
+                                env=env, preexec_fn=_pdeathsig)
         lf.close()
         p = Proc("orbitd", proc, signal.SIGTERM, logpath, port=port)
         p.http_port, p.args, p.data = http_port, tuple(args), data
