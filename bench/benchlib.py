@@ -548,6 +548,19 @@ def parse_pgbench(out):
     return r
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process, its threads and the children it
+    has reaped (/proc/PID/stat utime, stime, cutime, cstime): for PostgreSQL's
+    postmaster, the backends of connections that have closed, not its
+    background processes that still run. None if it cannot be read."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def smaps_rollup(pid):
     """{'Rss': kB, 'Pss': kB, ...} for a process."""
     out = {}
