@@ -49,6 +49,11 @@ static const struct setting settings[] = {
       "microseconds an executor thread that just answered a client waits on its socket for the next "
       "request (run there without a hand-off through the event loop) before handing the session back "
       "to the loop (0 = off; at most pool_size / 2 wait at once, plus the write-lock holder)"),
+    S("holder_spin_us", K_INT, holder_spin_us, "30", 0,
+      "microseconds the thread serving the write-lock holder (a transaction block that wrote; every "
+      "other writer waits for it) re-reads its client's socket before sleeping, so that a client that "
+      "answers within them is served without waking a sleeping thread or CPU (0 = sleep at once; off "
+      "on a single CPU)"),
     S("statement_cache_size", K_INT, statement_cache_size, "256", 0,
       "prepared statements cached per pooled connection"),
     S("peer", K_STR, peer, "127.0.0.1:7433", 0, "HOST:PORT for Raft traffic between nodes (advertised)"),
@@ -319,6 +324,13 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errcap)
         snprintf(err, errcap, "workers (1-256), pool_size (1-4096) and io_threads (1-64) are out of range");
         return -1;
     }
+    if (c->client_poll_us < 0 || c->client_poll_us > 10000000 || c->holder_spin_us < 0 ||
+        c->holder_spin_us > 10000000) {
+        snprintf(err, errcap, "client_poll_us and holder_spin_us must be between 0 and 10000000");
+        return -1;
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        c->holder_spin_us = 0; /* the client cannot answer while this CPU spins */
     if (c->max_message_size > (int64_t)(1u << 30) || c->max_message_size < 1024) {
         snprintf(err, errcap, "max_message_size must be between 1kB and 1GB");
         return -1;

@@ -36,6 +36,7 @@ struct cfg {
     int64_t statement_cache_size;
     int64_t worker_spin_us;
     int64_t client_poll_us;
+    int64_t holder_spin_us;
     char *peer; /* HOST:PORT for Raft */
     char *join; /* "" = bootstrap a fresh data dir */
     char *initial_members; /* "" = this node alone (or --join) */

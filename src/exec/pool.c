@@ -220,7 +220,7 @@ static void *worker_main(void *arg)
                 pool_unlock(p);
                 uint64_t until = util_now_ns() + (uint64_t)p->spin_ns;
                 while (!atomic_load_explicit(&p->nready, memory_order_relaxed) && util_now_ns() < until)
-                    __builtin_ia32_pause();
+                    util_cpu_relax();
                 pthread_mutex_lock(&p->mu);
                 if (p->ready.n)
                     continue;

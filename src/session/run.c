@@ -1077,6 +1077,10 @@ static int fast_next(struct session *s)
     uint64_t t0 = util_now_ns();
     uint64_t until = t0 + (uint64_t)s->srv->cfg->client_poll_us * 1000;
     uint32_t maxlen = (uint32_t)s->srv->cfg->max_message_size;
+    /* the write-lock holder's client is the one every writer waits for:
+     * the first holder_spin_us re-read the socket instead of sleeping
+     * (one thread at a time; docs/performance.md, TPC-B) */
+    uint64_t spin = holder ? (uint64_t)s->srv->cfg->holder_spin_us * 1000 : 0, spin_until = 0;
     int got = 0;
     for (;;) {
         /* read first: the client has usually answered by the time this
@@ -1094,6 +1098,12 @@ static int fast_next(struct session *s)
             uint64_t now = util_now_ns();
             if (now >= until || s->closing)
                 break;
+            if (!spin_until)
+                spin_until = now + spin;
+            if (now < spin_until) { /* spin is 0 unless this session holds the write lock */
+                util_cpu_relax();
+                continue;
+            }
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
             uint64_t left = until - now;
             struct timespec ts = {.tv_sec = (time_t)(left / 1000000000ULL), .tv_nsec = (long)(left % 1000000000ULL)};

@@ -114,6 +114,17 @@ const char *log_quote(char *dst, size_t cap, const char *s);
 
 /* ---- misc -------------------------------------------------------------- */
 uint64_t util_now_ns(void);       /* CLOCK_MONOTONIC */
+/* Inside a spin loop: let the CPU's other thread run and save power for
+ * a moment (x86: a few PAUSE instructions, about a microsecond). */
+static inline void util_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    for (int i = 0; i < 32; i++)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 uint64_t util_wall_us(void);      /* CLOCK_REALTIME, microseconds */
 int util_random_bytes(void *dst, size_t n) MUSTCHECK; /* 0 ok */
 /* Parse "HOST:PORT" (or ":PORT", or "PORT"); host may be [v6]. */

@@ -55,6 +55,9 @@ static void test_errors(void **state)
     char *a2[] = {"orbitd", "--data-dir", "/tmp/x", "--max-connections", "lots", NULL};
     assert_int_equal(cfg_load(&c, 5, a2, err, sizeof err), -1);
     assert_non_null(strstr(err, "max_connections"));
+    char *a3[] = {"orbitd", "--data-dir", "/tmp/x", "--holder-spin-us", "20000000", NULL};
+    assert_int_equal(cfg_load(&c, 5, a3, err, sizeof err), -1);
+    assert_non_null(strstr(err, "holder_spin_us"));
     assert_int_equal(cfg_set(&c, "no_such_setting", "1", err, sizeof err), -1);
     assert_non_null(strstr(err, "no_such_setting"));
     char path[] = "/tmp/orbit-cfg-XXXXXX";
