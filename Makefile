@@ -31,13 +31,17 @@ BINS     := $(BUILD)/orbitd $(BUILD)/orbitctl
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit unit-san valgrind integration fuzz clean format format-check bench
+.PHONY: all bin build deps run test unit unit-san valgrind integration fuzz clean format format-check bench
 
 all: $(BINS) bin
 
 bin: $(BINS)
 	@mkdir -p bin
 	@if [ "$(BUILD)" = build ]; then ln -sf ../build/orbitd bin/orbitd; ln -sf ../build/orbitctl bin/orbitctl; fi
+
+# `make build` builds too (build/ is also the output directory, which made
+# it a silent no-op)
+build: bin
 
 deps:
 	@scripts/deps.sh
