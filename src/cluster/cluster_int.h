@@ -165,6 +165,13 @@ struct clu_node {
     struct raft_io io;
     struct raft_uv_transport transport;
     uv_async_t wake;
+    /* a wake-up from the loop's own thread (a commit completing inside
+     * libraft's disk-write callback) is served in the same loop iteration:
+     * the check handle runs right after the I/O callbacks, the idle handle
+     * keeps the next poll from blocking when the check already ran */
+    uv_check_t wake_check;
+    uv_idle_t wake_idle;
+    int wake_pending;
     uv_timer_t close_timer; /* raft_close once no append is in flight */
     int open_handles;
     uint64_t close_start_ns;

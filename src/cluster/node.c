@@ -42,10 +42,38 @@ int clu_on_loop(const struct clu_node *n)
     return pthread_equal(pthread_self(), n->loop_thread);
 }
 
+static void wake_cb(uv_async_t *h);
+
+/* A wake-up posted from the loop thread itself (struct clu_node). */
+static void serve_local_wake(struct clu_node *n)
+{
+    if (!n->wake_pending)
+        return;
+    n->wake_pending = 0;
+    uv_idle_stop(&n->wake_idle);
+    wake_cb(&n->wake);
+}
+
+static void wake_check_cb(uv_check_t *h)
+{
+    serve_local_wake(h->data);
+}
+
+static void wake_idle_cb(uv_idle_t *h)
+{
+    serve_local_wake(h->data);
+}
+
 void clu_wake(struct clu_node *n)
 {
-    if (n->state < NODE_CLOSED)
-        uv_async_send(&n->wake);
+    if (n->state >= NODE_CLOSED)
+        return;
+    if (clu_on_loop(n)) { /* served in this loop iteration, without an eventfd round trip */
+        n->wake_pending = 1;
+        uv_idle_start(&n->wake_idle, wake_idle_cb);
+        return;
+    }
+    uv_async_send(&n->wake);
 }
 
 /* ---- roles ------------------------------------------------------------------ */
@@ -337,9 +365,15 @@ int clu_node_new(uv_loop_t *loop, const struct clu_config *cfg, const struct clu
     raft_set_pre_vote(&n->raft, cfg->pre_vote != 0);
     uv_async_init(loop, &n->wake, wake_cb);
     n->wake.data = n;
+    uv_check_init(loop, &n->wake_check);
+    uv_idle_init(loop, &n->wake_idle);
+    n->wake_check.data = n->wake_idle.data = n;
+    uv_check_start(&n->wake_check, wake_check_cb);
+    uv_unref((uv_handle_t *)&n->wake_check); /* neither keeps the loop alive */
+    uv_unref((uv_handle_t *)&n->wake_idle);
     uv_timer_init(loop, &n->close_timer);
     n->close_timer.data = n;
-    n->open_handles = 2;
+    n->open_handles = 4;
     n->state = NODE_NEW;
     *out = n;
     return CLU_OK;
@@ -476,6 +510,8 @@ static void finish_close(struct clu_node *n)
     clu_flush(n);
     clu_rpc_join_threads(n); /* every call they wait for is finished by now */
     uv_close((uv_handle_t *)&n->wake, clu_handle_closed);
+    uv_close((uv_handle_t *)&n->wake_check, clu_handle_closed);
+    uv_close((uv_handle_t *)&n->wake_idle, clu_handle_closed);
     uv_close((uv_handle_t *)&n->close_timer, clu_handle_closed);
 }
 

@@ -33,6 +33,12 @@ struct net_chunk {
 struct ioloop {
     uv_loop_t loop;
     uv_async_t async;
+    /* output posted from the loop's own thread (a deferred commit answered
+     * from a Raft callback) goes out in the same loop iteration, without an
+     * eventfd round trip: see cluster_int.h, wake_check */
+    uv_check_t self_check;
+    uv_idle_t self_idle;
+    int self_pending;
     pthread_t thread;
     int index;
     struct server *srv;

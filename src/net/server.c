@@ -251,6 +251,20 @@ static void outq_push(struct ioloop *io, struct net_chunk *c)
     io->outq_tail = c;
 }
 
+static _Thread_local struct ioloop *tl_loop; /* the loop this thread runs, if any */
+static void self_idle_cb(uv_idle_t *h);
+
+/* Have the loop drain its output queue (called with a chunk just pushed). */
+static void kick(struct ioloop *io)
+{
+    if (tl_loop == io) {
+        io->self_pending = 1;
+        uv_idle_start(&io->self_idle, self_idle_cb);
+    } else {
+        uv_async_send(&io->async);
+    }
+}
+
 void net_post_resume_read(struct session *s)
 {
     struct ioloop *io = s->io;
@@ -259,7 +273,7 @@ void net_post_resume_read(struct session *s)
     pthread_mutex_lock(&io->mu);
     outq_push(io, c);
     pthread_mutex_unlock(&io->mu);
-    uv_async_send(&io->async);
+    kick(io);
 }
 
 void net_post(struct session *s, char *data, size_t len, int final)
@@ -281,7 +295,7 @@ void net_post(struct session *s, char *data, size_t len, int final)
         s->flow_waiting--;
     }
     pthread_mutex_unlock(&io->mu);
-    uv_async_send(&io->async);
+    kick(io);
 }
 
 void net_read_start(struct session *s)
@@ -365,9 +379,29 @@ static void async_cb(uv_async_t *a)
         uv_stop(&io->loop);
 }
 
+static void serve_self(struct ioloop *io)
+{
+    if (!io->self_pending)
+        return;
+    io->self_pending = 0;
+    uv_idle_stop(&io->self_idle);
+    async_cb(&io->async);
+}
+
+static void self_check_cb(uv_check_t *h)
+{
+    serve_self(h->data);
+}
+
+static void self_idle_cb(uv_idle_t *h)
+{
+    serve_self(h->data);
+}
+
 static void *loop_thread(void *arg)
 {
     struct ioloop *io = arg;
+    tl_loop = io;
     uv_run(&io->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -561,6 +595,12 @@ int net_start(struct server *srv, char *err, size_t errcap)
         pthread_cond_init(&io->flow_cv, NULL);
         uv_async_init(&io->loop, &io->async, async_cb);
         io->async.data = io;
+        uv_check_init(&io->loop, &io->self_check);
+        uv_idle_init(&io->loop, &io->self_idle);
+        io->self_check.data = io->self_idle.data = io;
+        uv_check_start(&io->self_check, self_check_cb);
+        uv_unref((uv_handle_t *)&io->self_check); /* neither keeps the loop alive */
+        uv_unref((uv_handle_t *)&io->self_idle);
         uv_timer_init(&io->loop, &loop_ticks[i]);
         loop_ticks[i].data = io;
         uv_timer_start(&loop_ticks[i], loop_tick_cb, TICK_MS, TICK_MS);
@@ -595,6 +635,7 @@ int net_start(struct server *srv, char *err, size_t errcap)
 
 int net_run(struct server *srv)
 {
+    tl_loop = &srv->loops[0];
     uv_run(&srv->loops[0].loop, UV_RUN_DEFAULT);
     for (int i = 1; i < srv->nloops; i++) {
         uv_async_send(&srv->loops[i].async);
