@@ -92,6 +92,11 @@ void clu_fsm_gc(struct clu_fsm *f);
 /* ---- snapshot files (snapfile.c) ------------------------------------------- */
 /* Build "DIR/NAME" (+suffix); -1 if it does not fit. */
 int clu_path(char *dst, size_t cap, const char *dir, const char *name, const char *suffix);
+/* Before libraft's loader cuts an open segment back at its first bad batch:
+ * CLU_ECORRUPT (err names the file and offset) when a valid batch follows
+ * it, i.e. written records are damaged rather than a last write torn
+ * (segcheck.c). A torn tail is logged and left to the loader. */
+int clu_check_open_segments(const char *raft_dir, char *err, size_t errcap);
 /* SHA-256 and size of a file read in 1 MiB chunks; CLU_* status. */
 int clu_file_sha256(const char *path, unsigned char out[32], uint64_t *size);
 int clu_fsync_path(const char *path); /* file or directory */

@@ -263,7 +263,9 @@ int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn,
                  tmp && *tmp ? tmp : "/tmp", strerror(errno));
         return CLU_EIO;
     }
-    int rc = make_shadow(raft_dir, shadow, &info->has_log, err, errcap);
+    int rc = clu_check_open_segments(raft_dir, err, errcap);
+    if (rc == CLU_OK)
+        rc = make_shadow(raft_dir, shadow, &info->has_log, err, errcap);
     if (rc == CLU_OK && info->has_log)
         rc = load_dir(raft_dir, shadow, info, fn, ud, NULL, err, errcap);
     remove_dir(shadow);

@@ -75,6 +75,7 @@ struct rpl {
     atomic_int role;
     atomic_uint role_gen;
     atomic_int nospace;
+    atomic_ullong avail_bytes; /* free space on the data dir's disk at the last check */
     atomic_int broken;
     atomic_int stopping;
     atomic_int shutting_down;  /* rpl_step_down ran (SIGTERM/SIGINT): a fence exits instead of restarting */
@@ -772,6 +773,7 @@ static void check_disk(struct rpl *r)
     if (statvfs(r->data_dir, &v))
         return;
     uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+    atomic_store(&r->avail_bytes, avail);
     int full = avail < r->cfg.disk_reserve;
     if (full != atomic_load(&r->nospace)) {
         atomic_store(&r->nospace, full);
@@ -783,12 +785,33 @@ static void check_disk(struct rpl *r)
     }
 }
 
+/* 1 when a record of len bytes would eat into disk_reserve. The record is
+ * written to the Raft log after the local commit, and a log write that
+ * fails then leaves the database ahead of its log, which only a restart
+ * repairs: so a transaction whose record may not fit is refused before it
+ * commits (twice its size: the log write and what the log and snapshots
+ * add). Far from the limit this is one load, not a system call. */
+static int disk_short(struct rpl *r, size_t len)
+{
+    uint64_t need = r->cfg.disk_reserve + 2 * (uint64_t)len;
+    if (atomic_load(&r->avail_bytes) > need + (64ull << 20))
+        return 0;
+    struct statvfs v;
+    if (statvfs(r->data_dir, &v))
+        return 0;
+    uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+    atomic_store(&r->avail_bytes, avail);
+    return avail < need;
+}
+
 static void stepped_down(void *data, int status);
 
 static void timer_cb(uv_timer_t *t)
 {
     struct rpl *r = t->data;
     check_disk(r);
+    if (atomic_load(&r->broken)) /* its clients have their answers by now */
+        fence(r, 0, "a commit could not be written to the txlog, so the database is ahead of its log");
     if (r->pause_since_ns && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
         log_warn("repl.snapshot_deferred", "msg=\"records stayed in flight; writers resumed without a snapshot\"");
         resume_writers(r);
@@ -1041,7 +1064,7 @@ int rpl_write_check(struct rpl *r, char state[6], char *msg, size_t msgcap, char
         hint[0] = 0;
     if (atomic_load(&r->broken)) {
         memcpy(state, "58030", 6);
-        snprintf(msg, msgcap, "a commit could not reach the txlog; this node refuses writes until it is restarted "
+        snprintf(msg, msgcap, "a commit could not reach the txlog; this node refuses writes and restarts itself "
                               "(the restart repairs the database from the log)");
         return -1;
     }
@@ -1157,6 +1180,14 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
     }
     uint64_t lsn = rec.lsn;
     txl_record_free(&rec);
+    if (disk_short(r, enc.len)) {
+        run_sql(c, "ROLLBACK");
+        memcpy(state, "53100", 6);
+        snprintf(msg, msgcap, "could not write: the transaction's txlog record (%zu bytes) does not fit above "
+                 "disk_reserve on the data directory's disk; it was rolled back", enc.len);
+        buf_free(&enc);
+        return -1;
+    }
     int internal = c->fn.internal;
     c->fn.internal = 1; /* _orbit_applied is hidden from sessions */
     int rc = txl_capture_store_lsn(c->cap, lsn, err, sizeof err) ? SQLITE_ERROR : SQLITE_OK;

@@ -154,56 +154,101 @@ def test_snapshot_compacts_log_and_restores(orbit_factory):
     c.close()
 
 
-def _mount_tmpfs(path, size):
-    os.makedirs(path, exist_ok=True)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path], capture_output=True)
-    return p.returncode == 0
+class SmallDisk:
+    """orbitd on a 96 MB tmpfs with a blobs table; fill() leaves a given
+    amount free (stopped and unmounted by the fixture)."""
+
+    def __init__(self, orbit_factory, mnt, reserve):
+        self.mnt = mnt
+        self.filler = os.path.join(mnt, "filler")
+        self.server = orbit_factory(data_dir=os.path.join(mnt, "data"), args=["--disk-reserve", reserve])
+        self.conn = self.server.connect()
+        self.conn.cursor().execute("CREATE TABLE blobs (id integer PRIMARY KEY, b bytea)")
+
+    def fill(self, leave):
+        st = os.statvfs(self.mnt)
+        with open(self.filler, "wb") as f:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+        time.sleep(0.5)  # the free space is sampled every 200 ms
+
+    def free_up(self):
+        os.unlink(self.filler)
+        time.sleep(0.6)
+
+
+@pytest.fixture
+def small_disk(orbit_factory, tmp_path):
+    mnt = str(tmp_path / "small")
+    os.makedirs(mnt, exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    made = []
+    try:
+        yield lambda reserve: made.append(SmallDisk(orbit_factory, mnt, reserve)) or made[-1]
+    finally:
+        for d in made:
+            if d.server.alive():
+                d.server.kill9()
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
 @pytest.mark.timeout(120)
-def test_full_disk_refuses_writes_then_recovers(orbit_factory, tmp_path):
-    mnt = str(tmp_path / "small")
-    if os.geteuid() != 0 or not _mount_tmpfs(mnt, "96m"):
-        pytest.skip("needs root to mount a small tmpfs")
-    s = None
-    try:
-        s = orbit_factory(data_dir=os.path.join(mnt, "data"), args=["--disk-reserve", "24MB"])
-        c = s.connect()
-        cur = c.cursor()
-        cur.execute("CREATE TABLE blobs (id integer PRIMARY KEY, b bytea)")
-        st = os.statvfs(mnt)
-        free = st.f_bavail * st.f_frsize
-        filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:   # leave ~12 MB above the reserve
-            f.write(b"\0" * max(0, free - (36 << 20)))
-        time.sleep(0.5)
-        refused = None
-        for i in range(200):
-            try:
-                cur.execute("INSERT INTO blobs VALUES (%s, randomblob(262144))", (i,))
-            except psycopg2.Error as e:
-                refused = e
-                break
-            time.sleep(0.01)
-        assert refused is not None, "writes were never refused"
-        assert refused.pgcode == "53100", (refused.pgcode, str(refused))
-        n = scalar(c, "SELECT count(*) FROM blobs")       # reads still work
-        assert n >= 1
-        os.unlink(filler)
-        time.sleep(0.6)
-        cur.execute("INSERT INTO blobs VALUES (100000, randomblob(1000))")
-        assert scalar(c, "SELECT count(*) FROM blobs") == n + 1
-        c.close()
-        s.kill9()
-        s.start()
-        c = s.connect()
-        assert scalar(c, "SELECT count(*) FROM blobs") == n + 1
-        c.close()
-        s.stop()
-    finally:
-        if s is not None and s.alive():
-            s.kill9()
-        subprocess.run(["umount", "-l", mnt], capture_output=True)
+def test_full_disk_refuses_writes_then_recovers(small_disk):
+    d = small_disk("24MB")
+    s, c = d.server, d.conn
+    cur = c.cursor()
+    d.fill(36 << 20)  # ~12 MB above the reserve
+    refused = None
+    for i in range(200):
+        try:
+            cur.execute("INSERT INTO blobs VALUES (%s, randomblob(262144))", (i,))
+        except psycopg2.Error as e:
+            refused = e
+            break
+        time.sleep(0.01)
+    assert refused is not None, "writes were never refused"
+    assert refused.pgcode == "53100", (refused.pgcode, str(refused))
+    n = scalar(c, "SELECT count(*) FROM blobs")       # reads still work
+    assert n >= 1
+    d.free_up()
+    cur.execute("INSERT INTO blobs VALUES (100000, randomblob(1000))")
+    assert scalar(c, "SELECT count(*) FROM blobs") == n + 1
+    c.close()
+    s.kill9()
+    s.start()
+    c = s.connect()
+    assert scalar(c, "SELECT count(*) FROM blobs") == n + 1
+    c.close()
+    s.stop()
+
+
+@pytest.mark.timeout(120)
+def test_transaction_larger_than_the_free_space_is_refused_whole(small_disk):
+    """A transaction whose txlog record would not fit above disk_reserve is
+    refused before it commits: nothing of it is visible, no restart is
+    needed, and writes work again once space is freed."""
+    d = small_disk("8MB")
+    s, c = d.server, d.conn
+    c.autocommit = True
+    cur = c.cursor()
+    d.fill(38 << 20)  # ~30 MB above the reserve
+    cur.execute("BEGIN")
+    with pytest.raises(psycopg2.Error) as e:
+        for i in range(6):
+            cur.execute("INSERT INTO blobs VALUES (%s, randomblob(5000000))", (i,))
+        cur.execute("COMMIT")
+    assert e.value.pgcode == "53100", (e.value.pgcode, str(e.value))
+    cur.execute("ROLLBACK")
+    c2 = s.connect()
+    assert scalar(c2, "SELECT count(*) FROM blobs") == 0   # nothing of it is visible
+    c2.close()
+    d.free_up()
+    cur.execute("INSERT INTO blobs VALUES (1, randomblob(1000))")
+    assert scalar(c, "SELECT count(*) FROM blobs") == 1
+    assert s.alive() and "event=restart" not in s.log()     # no restart was needed
+    c.close()
+    s.stop()
 
 
 @pytest.mark.timeout(90)
@@ -232,6 +277,46 @@ def test_torn_log_tail_is_cut_back(server):
     c = server.connect()
     assert scalar(c, "SELECT count(*) FROM t") == 20
     c.cursor().execute("INSERT INTO t VALUES (1000)")
+    c.close()
+
+
+@pytest.mark.timeout(90)
+def test_damage_inside_an_open_segment_stops_the_node(server):
+    """A bad batch with valid batches after it in an open segment is damage
+    to acknowledged records, not a torn write: libraft's loader would cut
+    the log there and drop them, so the node refuses to start, naming the
+    file and offset, and `txlog check` fails the same way."""
+    c = server.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    for i in range(20):
+        cur.execute("INSERT INTO t VALUES (%s, %s)", (i, "x" * 100))
+    c.close()
+    server.kill9()
+    raft = os.path.join(server.data_dir, "raft")
+    opens = [os.path.join(raft, n) for n in os.listdir(raft) if n.startswith("open-")]
+    seg = max(opens, key=lambda f: len(open(f, "rb").read().rstrip(b"\0")))
+    data = open(seg, "rb").read()
+    end = len(data.rstrip(b"\0"))
+    assert end > 2000, end
+    with open(seg, "r+b") as fh:  # a byte inside some record in the middle
+        fh.seek(end // 2)
+        fh.write(bytes([data[end // 2] ^ 0x5A]))
+    p = subprocess.run([ORBITCTL, "txlog", "check", "--data-dir", server.data_dir], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert os.path.basename(seg) in p.stdout and "valid batch follows" in p.stdout, p.stdout
+    with pytest.raises(orbit.StartError) as e:
+        server.start()
+    msg = str(e.value)
+    assert os.path.basename(seg) in msg and "valid batch follows" in msg, msg
+    # the log was not cut: put the byte back and every row is there
+    with open(seg, "r+b") as fh:
+        fh.seek(end // 2)
+        fh.write(bytes([data[end // 2]]))
+    server.start()
+    c = server.connect()
+    assert scalar(c, "SELECT count(*) FROM t") == 20
     c.close()
 
 
