@@ -68,6 +68,8 @@ static const struct setting settings[] = {
       "Raft election timeout (a leader is replaced after one to two of these)"),
     S("snapshot_threshold", K_INT, snapshot_threshold, "65536", 0,
       "txlog records applied between two snapshots (log compaction)"),
+    S("session_memory_limit", K_SIZE, session_memory_limit, "64MB", 1,
+      "what one session's prepared statements and open portals may hold (over it: SQLSTATE 53200)"),
     S("disk_reserve", K_SIZE, disk_reserve, "64MB", 1,
       "refuse writes (SQLSTATE 53100) when less than this is free on the data dir's disk"),
 };

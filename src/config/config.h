@@ -33,6 +33,7 @@ struct cfg {
     int64_t idle_in_transaction_session_timeout_ms;
     int64_t drain_timeout_ms;
     int64_t max_message_size;
+    int64_t session_memory_limit; /* prepared statements + portals of one session */
     int64_t statement_cache_size;
     int64_t worker_spin_us;
     int64_t client_poll_us;

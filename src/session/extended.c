@@ -41,9 +41,46 @@ void ses_prepared_clear(struct session *s)
         return;
     size_t it = 0;
     void *v;
-    while (map_next(s->prepared, &it, NULL, &v))
+    while (map_next(s->prepared, &it, NULL, &v)) {
+        s->held_bytes -= ((struct ses_prep *)v)->bytes;
         ses_prep_unref(v);
+    }
     map_free(s->prepared);
+}
+
+struct ses_prep *ses_prepared_take(struct session *s, const char *name)
+{
+    struct ses_prep *p = s->prepared ? map_del(s->prepared, name) : NULL;
+    if (p)
+        s->held_bytes -= p->bytes;
+    return p;
+}
+
+static void portal_drop(struct session *s, const char *name)
+{
+    struct ses_portal *p = s->portals ? map_del(s->portals, name) : NULL;
+    if (p)
+        s->held_bytes -= p->bytes;
+    ses_portal_free(s, p);
+}
+
+/* Named statements and portals are what a session can pile up. Would
+ * holding `add` more bytes in place of `drop` pass
+ * session_memory_limit? Then an error is sent (0: fine). */
+static int over_limit(struct session *s, size_t add, size_t drop)
+{
+    size_t limit = (size_t)s->srv->cfg->session_memory_limit;
+    size_t after = s->held_bytes - drop + add;
+    if (after <= limit || add <= drop)
+        return 0;
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "out of memory: this session's prepared statements and portals would hold %zu bytes, more than "
+             "session_memory_limit (%zu)", after, limit);
+    ses_send_error(s, "53200", msg, NULL,
+                   "Close or DEALLOCATE what the session no longer uses, or raise session_memory_limit.");
+    s->skip_to_sync = 1;
+    return 1;
 }
 
 void ses_portals_clear(struct session *s)
@@ -52,8 +89,10 @@ void ses_portals_clear(struct session *s)
         return;
     size_t it = 0;
     void *v;
-    while (map_next(s->portals, &it, NULL, &v))
+    while (map_next(s->portals, &it, NULL, &v)) {
+        s->held_bytes -= ((struct ses_portal *)v)->bytes;
         ses_portal_free(s, v);
+    }
     map_free(s->portals);
 }
 
@@ -167,11 +206,21 @@ static int do_parse(struct session *s, const char *p, size_t len)
         prep->st.kind = SQL_K_QUERY;
         prep->st.sql = NULL; /* empty query */
     }
+    /* what it holds, roughly: the struct, its types, its text, the map slot
+     * (the unnamed statement is one at most, replaced by the next Parse) */
+    prep->bytes = !*name ? 0 : sizeof *prep + (size_t)n * sizeof *prep->param_oids + strlen(name) + 1 +
+                  (prep->st.sql ? strlen(prep->st.sql) + 1 : 0) + sizeof(struct map_entry) * 2;
+    struct ses_prep *was = map_get(s->prepared, name); /* the unnamed one is replaced */
+    if (over_limit(s, prep->bytes, was ? was->bytes : 0)) {
+        ses_prep_unref(prep);
+        return 0;
+    }
     void *old = NULL;
     if (map_put(s->prepared, name, prep, &old)) {
         ses_prep_unref(prep);
         return fail(s, "53200", "out of memory");
     }
+    s->held_bytes += prep->bytes - (old ? ((struct ses_prep *)old)->bytes : 0);
     ses_prep_unref(old);
     pgw_simple(&s->out, '1');
     return 0;
@@ -291,11 +340,22 @@ static int do_bind(struct session *s, const char *p, size_t len)
         ses_portal_free(s, po);
         return fail(s, "08P01", "malformed Bind message");
     }
+    /* the statement's memory includes the bound values (the unnamed portal
+     * is one at most, replaced by the next Bind) */
+    po->bytes = !*pname ? 0 : sizeof *po + (size_t)po->nrformats * sizeof *po->rformats + strlen(pname) + 1 +
+                (po->stmt ? (size_t)sqlite3_stmt_status(po->stmt, SQLITE_STMTSTATUS_MEMUSED, 0) : 0) +
+                sizeof(struct map_entry) * 2;
+    struct ses_portal *was = map_get(s->portals, pname); /* the unnamed one is replaced */
+    if (over_limit(s, po->bytes, was ? was->bytes : 0)) {
+        ses_portal_free(s, po);
+        return 0;
+    }
     void *old = NULL;
     if (map_put(s->portals, pname, po, &old)) {
         ses_portal_free(s, po);
         return fail(s, "53200", "out of memory");
     }
+    s->held_bytes += po->bytes - (old ? ((struct ses_portal *)old)->bytes : 0);
     ses_portal_free(s, old);
     pgw_simple(&s->out, '2');
     return 0;
@@ -546,10 +606,10 @@ static int do_close(struct session *s, const char *p, size_t len)
     const char *name = pgw_rd_str(&r);
     if (!pgw_rd_done(&r) || (what != 'S' && what != 'P'))
         return fail(s, "08P01", "malformed Close message");
-    if (what == 'S' && s->prepared)
-        ses_prep_unref(map_del(s->prepared, name));
-    else if (what == 'P' && s->portals)
-        ses_portal_free(s, map_del(s->portals, name));
+    if (what == 'S')
+        ses_prep_unref(ses_prepared_take(s, name));
+    else
+        portal_drop(s, name);
     pgw_simple(&s->out, '3');
     return 0;
 }

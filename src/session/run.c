@@ -795,7 +795,7 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
             if (st->name && strcasecmp(st->name, "all") == 0) {
                 ses_prepared_clear(s);
             } else if (st->name) {
-                struct ses_prep *p = map_del(s->prepared, st->name);
+                struct ses_prep *p = ses_prepared_take(s, st->name);
                 if (!p) {
                     snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", st->name);
                     ses_send_error(s, "26000", err, NULL, NULL);

@@ -73,6 +73,7 @@ struct session {
     struct ses_vars *vars;   /* SET overrides; NULL when all defaults */
     struct map *prepared;    /* name -> struct ses_prep */
     struct map *portals;     /* name -> struct ses_portal */
+    size_t held_bytes;       /* what both maps hold (session_memory_limit) */
     struct ses_copy *copy;
     struct ses_query *query; /* simple query in progress (resumable) */
     uint64_t idle_since_ns;  /* for idle_in_transaction_session_timeout */

@@ -13,6 +13,7 @@ struct ses_prep {
     uint32_t *param_oids;
     int nparams;         /* number of parameter types given in Parse */
     int refs;            /* portals using it + 1 while in the map */
+    size_t bytes;        /* counted in the session's held_bytes while in its map */
 };
 
 /* A portal: a bound statement ready to run or suspended mid-way. */
@@ -28,6 +29,7 @@ struct ses_portal {
     int done;
     int64_t rows;
     int wrote;           /* statement is not read-only */
+    size_t bytes;        /* counted in the session's held_bytes while in its map */
 };
 
 /* Settings a session changed with SET (defaults otherwise). */
@@ -86,6 +88,8 @@ int ses_stmt_end(struct session *s, int ok);
 int ses_needs_write(struct session *s, sqlite3_stmt *st, int *wait);
 void ses_portals_clear(struct session *s);
 void ses_prepared_clear(struct session *s);
+/* Remove the named prepared statement (NULL when there is none). */
+struct ses_prep *ses_prepared_take(struct session *s, const char *name);
 void ses_portal_free(struct session *s, struct ses_portal *p);
 void ses_prep_unref(struct ses_prep *p);
 /* Run one translated statement of the simple protocol. Returns 0 done,

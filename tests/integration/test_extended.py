@@ -461,3 +461,56 @@ def test_many_statements_in_one_session(raw, numbers):
     raw.sync()
     rows = [rawpg.parse_data_row(p) for t, p in raw.read_until_ready() if t == "D"]
     assert rows == [[b"b", b"0"], [b"b", b"150"], [b"b", b"299"]]
+
+
+def test_session_memory_limit_bounds_prepared_statements_and_portals(orbit_factory):
+    """A session that keeps preparing named statements (or opening named
+    portals) is refused with 53200 at session_memory_limit instead of
+    growing without bound; Close frees the room; other sessions are not
+    affected."""
+    s = orbit_factory(args=["--session-memory-limit", "256kB"])
+    raw = s.raw()
+    other = s.raw()
+    try:
+        refused = None
+        for i in range(5000):
+            raw.parse("SELECT %d AS n, 'x' AS padding_padding_padding_padding" % i, "s%d" % i)
+            raw.sync()
+            msgs = raw.read_until_ready()
+            if errors(msgs):
+                refused = (i, errors(msgs)[0])
+                break
+        assert refused is not None, "5000 named statements were all kept"
+        n, err = refused
+        assert err.code == "53200" and "session_memory_limit" in err.message, err.message
+        assert 100 < n < 5000
+        # the statements made before are still there and work
+        raw.bind([], statement="s0")
+        raw.execute()
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["2", "D", "C", "Z"]
+        # another session has its own budget
+        other.parse("SELECT 1", "mine")
+        other.sync()
+        assert types(other.read_until_ready()) == ["1", "Z"]
+        # closing frees room: the refused one can be made now
+        for i in range(50):
+            raw.close_obj("S", "s%d" % i)
+        raw.parse("SELECT 1", "after_close")
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["3"] * 50 + ["1", "Z"]
+        # named portals in a transaction count too
+        raw.query1("BEGIN")
+        refused = None
+        for i in range(5000):
+            raw.bind([], portal="p%d" % i, statement="after_close")
+            raw.sync()
+            msgs = raw.read_until_ready()
+            if errors(msgs):
+                refused = errors(msgs)[0]
+                break
+        assert refused is not None and refused.code == "53200", refused
+        raw.query1("ROLLBACK")
+    finally:
+        raw.close()
+        other.close()
