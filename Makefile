@@ -2,6 +2,7 @@
 #   make            build bin/orbitd, bin/orbitctl (build/)
 #   make SANITIZE=address,undefined   sanitizer build into build-san/
 #   make unit       run C unit tests;  make test   everything CI runs
+#   make integration-san   the protocol suites against the sanitizer orbitd
 CC       ?= cc
 PYTHON   := /usr/bin/python3
 SANITIZE ?=
@@ -31,7 +32,7 @@ BINS     := $(BUILD)/orbitd $(BUILD)/orbitctl
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all bin build deps run test unit unit-san valgrind integration fuzz clean format format-check bench
+.PHONY: all bin build deps run test unit unit-san valgrind integration integration-san fuzz clean format format-check bench
 
 all: $(BINS) bin
 
@@ -80,12 +81,23 @@ valgrind: $(UNIT_BIN)
 integration: all
 	@scripts/run-integration.sh
 
+# The protocol-facing suites (malformed input, the extended protocol,
+# startup and authentication, simple queries, COPY) against the ASan+UBSan
+# orbitd: a sanitizer report in any server's log fails the test
+# (harness.py), LeakSanitizer included, since orbitd returns from main.
+SAN_SUITES := test_fuzz.py test_extended.py test_startup_auth.py test_simple_query.py test_copy.py
+integration-san:
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined all
+	@ORBITD=$(CURDIR)/build-san/orbitd $(PYTHON) -m pytest -q -p no:cacheprovider \
+		$(addprefix tests/integration/,$(SAN_SUITES))
+
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-san
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory integration-san
 
 fuzz:
 	@scripts/fuzz.sh
