@@ -216,6 +216,7 @@ struct clu_node {
     int listening;
     struct rpc_incoming *incoming; /* connections still sending their handshake */
     struct clu_rpc_call *ri_batch, *ri_next; /* READINDEX: in the barrier in flight; waiting */
+    struct clu_rpc_call *demoting; /* ASSIGN spare of a voter: standby now, waiting for it to know */
     int ri_active;
     uint64_t ri_mark;
     int nincoming;
@@ -273,6 +274,7 @@ void clu_kick_snapshot(struct clu_node *n);
 void clu_rpc_init(struct clu_node *n);      /* clu_node_new: wrap the transport */
 void clu_rpc_start(struct clu_node *n);     /* clu_node_start: joiner, fetch hook */
 void clu_rpc_drain(struct clu_node *n);     /* loop: run queued calls */
+void clu_rpc_demotions(struct clu_node *n); /* loop (clu_flush): voters on their way to spare */
 void clu_rpc_shutdown(struct clu_node *n);  /* clu_node_close: refuse, unblock */
 void clu_rpc_join_threads(struct clu_node *n); /* after raft_close: wait for threads */
 int clu_raft_role(enum clu_member_role role);       /* RAFT_VOTER, ... */

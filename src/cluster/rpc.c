@@ -68,6 +68,7 @@ struct clu_rpc_call {
     uint64_t id;
     enum clu_member_role role;
     char addr[64]; /* JOIN of a member at a new address */
+    uint64_t wait_index, deadline_ns; /* n->demoting */
     char line[RPC_LINE_MAX];
     char reply[RPC_REPLY_MAX]; /* MEMBERS: a line per member */
 };
@@ -388,6 +389,58 @@ static void join_added(void *data, int status)
         finish_status(n, c, status, c->line);
 }
 
+/* A spare receives no log, so a voter made a spare in one step never
+ * learns it: it keeps its old configuration and campaigns for ever (pre-vote
+ * keeps that harmless, but it never settles). So a voter becomes a standby
+ * first, which receives the change that demotes it (from then on it never
+ * campaigns), and a spare once it has that entry, or after 5 s when it is
+ * down. Its own status then says standby; the leader's says spare. */
+#define DEMOTE_WAIT_NS (5ull * 1000000000ull)
+
+static void demote_standby_done(void *data, int status)
+{
+    struct clu_rpc_call *c = data;
+    struct clu_node *n = c->n;
+    if (status != CLU_OK) {
+        finish_status(n, c, status, c->line);
+        return;
+    }
+    c->wait_index = raft_last_index(&n->raft);
+    c->deadline_ns = util_now_ns() + DEMOTE_WAIT_NS;
+    c->next = n->demoting;
+    n->demoting = c;
+    clu_wake(n);
+}
+
+void clu_rpc_demotions(struct clu_node *n)
+{
+    struct clu_rpc_call **pp = &n->demoting;
+    while (*pp) {
+        struct clu_rpc_call *c = *pp;
+        int leader = n->state == NODE_STARTED && raft_state(&n->raft) == RAFT_LEADER;
+        uint64_t match = 0;
+        for (unsigned i = 0; leader && i < n->raft.configuration.n; i++)
+            if (n->raft.configuration.servers[i].id == c->id)
+                match = n->raft.leader_state.progress[i].match_index;
+        if (leader && match < c->wait_index && util_now_ns() < c->deadline_ns) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        int rc = leader ? clu_assign(n, c->id, CLU_MEMBER_SPARE, change_done, c) : CLU_ENOTLEADER;
+        if (rc != CLU_OK)
+            finish_status(n, c, rc, c->line);
+    }
+}
+
+/* Change a member's role (the caller checked it is one). */
+static int assign_role(struct clu_node *n, struct clu_rpc_call *c, enum clu_member_role cur)
+{
+    if (c->role == CLU_MEMBER_SPARE && cur == CLU_MEMBER_VOTER)
+        return clu_assign(n, c->id, CLU_MEMBER_STANDBY, demote_standby_done, c);
+    return clu_assign(n, c->id, c->role, change_done, c);
+}
+
 /* ASSIGN and REMOVE name a member; changing the leader itself (what: the
  * change, NULL when it is harmless) needs a transfer first. 0: answered. */
 static int target_ok(struct clu_node *n, struct clu_rpc_call *c, int args_ok, const char *usage,
@@ -477,7 +530,7 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
                        clu_member_role_name(cur));
                 return;
             }
-            rc = clu_assign(n, c->id, c->role, change_done, c);
+            rc = assign_role(n, c, cur);
         } else if ((s = member(n, 0, a2))) {
             finish(n, c, "ERR EINVAL address %s belongs to member %016llx; remove it first "
                    "(orbitctl cluster remove)",
@@ -493,7 +546,8 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
         if (!target_ok(n, c, args_ok, "ASSIGN <id hex> voter|standby|spare",
                        c->role != CLU_MEMBER_VOTER ? "demoting" : NULL))
             return;
-        rc = clu_assign(n, c->id, c->role, change_done, c);
+        const struct raft_server *s = member(n, c->id, NULL);
+        rc = assign_role(n, c, clu_member_role_of(s->role));
     } else if (strcmp(verb, "REMOVE") == 0) {
         if (!target_ok(n, c, k == 2 && id_ok, "REMOVE <id hex>", "removing"))
             return;
@@ -1214,6 +1268,11 @@ void clu_rpc_shutdown(struct clu_node *n)
             shutdown(n->rpc_client_fd[i], SHUT_RDWR);
     pthread_cond_broadcast(&n->rpc_cv);
     pthread_mutex_unlock(&n->mu);
+    while (n->demoting) {
+        struct clu_rpc_call *d = n->demoting;
+        n->demoting = d->next;
+        finish(n, d, "ERR ESHUTDOWN %s", clu_strerror(CLU_ESHUTDOWN));
+    }
     while (c) {
         struct clu_rpc_call *next = c->next;
         if (c->kind == CALL_FETCH_DONE)

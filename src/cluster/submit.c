@@ -115,6 +115,8 @@ void clu_flush(struct clu_node *n)
         return;
     n->in_flush = 1;
     clu_check_role(n);
+    if (n->demoting)
+        clu_rpc_demotions(n);
     if (n->snap_kick && n->state == NODE_STARTED) {
         n->snap_kick = 0;
         if (raft_state(&n->raft) == RAFT_LEADER)

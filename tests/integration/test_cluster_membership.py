@@ -421,6 +421,31 @@ def test_standby_is_never_promoted(orbit_factory):
 
 
 @pytest.mark.timeout(120)
+def test_voter_made_spare_settles_and_comes_back(orbit_factory):
+    """A spare receives no log. A voter assigned spare goes through standby,
+    so it learns that it no longer votes: it stops campaigning instead of
+    standing for election for ever; back to voter, it catches up."""
+    a, b, c = three_voters(orbit_factory)
+    ia, ic = node_id(a), node_id(c)
+    insert(a, range(1, 6))
+    wait_rows([a, b, c], expect(range(1, 6)))
+    p = ctl("cluster", "assign", "--peer", peer(a), ic, "spare")
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_for("c is a spare", lambda: roles(a)[ic] == "spare")
+    insert(a, range(6, 11))  # c does not get these
+    term = status(a)["term"]
+    time.sleep(3)  # several election timeouts
+    st = status(c)
+    assert st["state"] == "follower", st
+    assert status(a)["term"] == term and status(a)["state"] == "leader"
+    assert "role=candidate" not in c.log().split("members_changed")[-1]
+    p = ctl("cluster", "assign", "--peer", peer(a), ic, "voter")
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_rows([a, b, c], expect(range(1, 11)))
+    wait_for("c votes again", lambda: roles(c)[ic] == "voter" and roles(a)[ia] == "voter")
+
+
+@pytest.mark.timeout(120)
 def test_member_back_on_a_new_address(orbit_factory):
     """A node's identity is its id (DATA/node-id), not its address: restarted
     with another --peer it asks the cluster to update its entry and rejoins
