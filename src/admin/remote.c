@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -47,6 +48,38 @@ int adm_http_get(const char *hostport, const char *path, struct buf *body, char 
     return 0;
 }
 
+/* Each member's own view over its peer port (STATUS): state, term,
+ * commit/applied/last index, applied LSN; added to its entry in the
+ * /status JSON, or "unreachable" with the reason. */
+static void member_views(json_t *members)
+{
+    for (size_t i = 0; i < json_array_size(members); i++) {
+        json_t *e = json_array_get(members, i);
+        const char *addr = json_string_value(json_object_get(e, "address"));
+        char reply[256], state[16], why[300] = "";
+        unsigned long long term, commit, applied, last, lsn;
+        if (!addr || clu_rpc_call(addr, "STATUS", reply, sizeof reply, NULL, 3000, why, sizeof why) != CLU_OK ||
+            sscanf(reply, "%15s %llu %llu %llu %llu %llu", state, &term, &commit, &applied, &last, &lsn) != 6) {
+            json_object_set_new(e, "unreachable", json_string(why[0] ? why : "unexpected STATUS answer"));
+            continue;
+        }
+        json_object_set_new(e, "state", json_string(state));
+        json_object_set_new(e, "term", json_integer((json_int_t)term));
+        json_object_set_new(e, "commit_index", json_integer((json_int_t)commit));
+        json_object_set_new(e, "applied_index", json_integer((json_int_t)applied));
+        json_object_set_new(e, "last_index", json_integer((json_int_t)last));
+        json_object_set_new(e, "lsn", json_integer((json_int_t)lsn));
+    }
+}
+
+static void fmt_int(char *out, size_t cap, json_t *v)
+{
+    if (json_is_integer(v))
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(out, cap, "-");
+}
+
 int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, size_t errcap)
 {
     struct buf body;
@@ -55,18 +88,21 @@ int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, 
         buf_free(&body);
         return -1;
     }
-    if (as_json) {
-        fwrite(body.data, 1, body.len, out);
-        fputc('\n', out);
-        buf_free(&body);
-        return 0;
-    }
     json_error_t je;
     json_t *j = json_loadb(body.data, body.len, 0, &je);
     buf_free(&body);
     if (!j) {
         snprintf(err, errcap, "%s/status: not JSON: %s", hostport, je.text);
         return -1;
+    }
+    member_views(json_object_get(j, "members"));
+    if (as_json) {
+        char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        if (s)
+            fprintf(out, "%s\n", s);
+        free(s);
+        json_decref(j);
+        return s ? 0 : -1;
     }
     fprintf(out, "node     %s  %s  state %s  term %lld\n", json_string_value(json_object_get(j, "id")),
             json_string_value(json_object_get(j, "address")), json_string_value(json_object_get(j, "state")),
@@ -84,25 +120,34 @@ int adm_cluster_status(const char *hostport, int as_json, FILE *out, char *err, 
             json_string_value(json_object_get(j, "leader_address")));
     json_t *m = json_object_get(j, "members");
     size_t nvoters = 0;
-    fprintf(out, "\n%-16s  %-21s  %-7s  %10s  %8s  %8s  %8s  %s\n", "ID", "ADDRESS", "ROLE", "MATCH",
-            "LAG", "LAG(s)", "CONTACT", "");
+    /* ROLE is the configuration's; STATE..LSN are the member's own answer;
+     * MATCH..CONTACT the leader's view of its replication */
+    fprintf(out, "\n%-16s  %-21s  %-7s  %-9s  %5s  %8s  %8s  %8s  %8s  %7s  %6s  %8s\n", "ID", "ADDRESS", "ROLE",
+            "STATE", "TERM", "COMMIT", "APPLIED", "LSN", "MATCH", "LAG", "LAG(s)", "CONTACT");
     for (size_t i = 0; i < json_array_size(m); i++) {
         json_t *e = json_array_get(m, i);
         const char *role = json_string_value(json_object_get(e, "role"));
-        char match[24] = "-", lag[24] = "-", lags[24] = "-", contact[24] = "-";
+        const char *state = json_string_value(json_object_get(e, "state"));
+        char term[24], commit[24], applied[24], lsn[24], match[24], lag[24], lags[24] = "-", contact[24] = "-";
         json_t *v;
-        if (json_is_integer(v = json_object_get(e, "match_index")))
-            snprintf(match, sizeof match, "%lld", (long long)json_integer_value(v));
-        if (json_is_integer(v = json_object_get(e, "lag_records")))
-            snprintf(lag, sizeof lag, "%lld", (long long)json_integer_value(v));
+        fmt_int(term, sizeof term, json_object_get(e, "term"));
+        fmt_int(commit, sizeof commit, json_object_get(e, "commit_index"));
+        fmt_int(applied, sizeof applied, json_object_get(e, "applied_index"));
+        fmt_int(lsn, sizeof lsn, json_object_get(e, "lsn"));
+        fmt_int(match, sizeof match, json_object_get(e, "match_index"));
+        fmt_int(lag, sizeof lag, json_object_get(e, "lag_records"));
         if (json_is_number(v = json_object_get(e, "lag_seconds")))
             snprintf(lags, sizeof lags, "%.1f", json_number_value(v));
         if (json_is_integer(v = json_object_get(e, "last_contact_ms")))
             snprintf(contact, sizeof contact, "%lldms", (long long)json_integer_value(v));
         nvoters += role && (strcmp(role, "voter") == 0 || strcmp(role, "witness") == 0);
-        fprintf(out, "%-16s  %-21s  %-7s  %10s  %8s  %8s  %8s  %s\n", json_string_value(json_object_get(e, "id")),
-                json_string_value(json_object_get(e, "address")), role ? role : "?", match, lag, lags, contact,
-                json_is_true(json_object_get(e, "leader")) ? "leader" : "");
+        fprintf(out, "%-16s  %-21s  %-7s  %-9s  %5s  %8s  %8s  %8s  %8s  %7s  %6s  %8s\n",
+                json_string_value(json_object_get(e, "id")), json_string_value(json_object_get(e, "address")),
+                role ? role : "?", state ? state : "unreachable", term, commit, applied, lsn, match, lag, lags,
+                contact);
+        const char *why = json_string_value(json_object_get(e, "unreachable"));
+        if (why)
+            fprintf(out, "%16s  (%s)\n", "", why);
     }
     if (nvoters && nvoters % 2 == 0)
         fprintf(out, "\nwarning: %zu voters: an even number tolerates no more failures than %zu would\n", nvoters,

@@ -258,7 +258,7 @@ int clu_member_role_parse(const char *s, enum clu_member_role *out); /* 0 ok */
  * (ask the leader). Requests:
  *   ID                         -> OK <id hex> <peer address>
  *   MEMBERS                    -> OK <n> <leader id>, then "<id> <address> <role>" lines
- *   (repl serves CHECKSUM and SQLADDR through rpc_fn)
+ *   (repl serves CHECKSUM, STATUS and SQLADDR through rpc_fn)
  *   READINDEX                  -> OK <index> <mark> (leader: once a barrier appended
  *                                 now is applied: a linearizable read may use
  *                                 every entry up to index; mark: read_mark)

@@ -841,12 +841,24 @@ static void timer_cb(uv_timer_t *t)
 /* Peer-port requests served here, on the request's own thread (rpc.c).
  * CHECKSUM: the applied LSN and the logical checksum of every user table,
  * read in one transaction on a connection of its own (orbitctl cluster
- * verify compares them across members). */
+ * verify compares them across members). STATUS: this node's Raft state,
+ * term, commit/applied/last index (as of the last 200 ms tick) and applied
+ * LSN (orbitctl cluster status asks every member). */
 static int rpc_request(void *ud, const char *line, struct buf *reply)
 {
     struct rpl *r = ud;
     if (strcmp(line, "SQLADDR") == 0) {
         buf_printf(reply, "OK %s\n", r->sql_address[0] ? r->sql_address : "unknown");
+        return 1;
+    }
+    if (strcmp(line, "STATUS") == 0) {
+        int role = atomic_load(&r->role);
+        pthread_mutex_lock(&r->mu);
+        buf_printf(reply, "OK %s %llu %llu %llu %llu %llu\n", clu_role_name((enum clu_role)role),
+                   (unsigned long long)r->st.term, (unsigned long long)r->st.commit_index,
+                   (unsigned long long)r->st.applied_index, (unsigned long long)r->st.last_index,
+                   (unsigned long long)atomic_load(&r->applied_lsn));
+        pthread_mutex_unlock(&r->mu);
         return 1;
     }
     if (strcmp(line, "CHECKSUM") != 0)
@@ -1378,9 +1390,7 @@ void rpl_status(struct rpl *r, struct rpl_status *out)
         return;
     util_strlcpy(out->address, clu_address(r->node), sizeof out->address);
     out->witness = r->witness;
-    enum clu_role role = clu_role(r->node);
-    out->state = role == CLU_ROLE_LEADER ? "leader" : role == CLU_ROLE_FOLLOWER ? "follower"
-                 : role == CLU_ROLE_CANDIDATE ? "candidate" : "none";
+    out->state = clu_role_name(clu_role(r->node));
     out->term = clu_term(r->node);
     out->commit_index = clu_commit_index(r->node);
     out->applied_index = clu_last_applied(r->node);

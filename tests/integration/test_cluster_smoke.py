@@ -107,6 +107,15 @@ def test_three_nodes_replicate_and_fail_over(orbit_factory):
     assert p.returncode == 0, p.stderr
     assert "state follower" in p.stdout and all(i in p.stdout for i in IDS), p.stdout
     assert p.stdout.count("leader") >= 2, p.stdout   # the leader line and its member row
+    # every member's own view, asked over its peer port
+    assert "STATE" in p.stdout and "APPLIED" in p.stdout, p.stdout
+    p = subprocess.run([ctl, "cluster", "status", "--json", "--http", "127.0.0.1:%d" % followers[0].http_port],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    ms = json.loads(p.stdout)["members"]
+    assert sorted(m["state"] for m in ms) == ["follower", "follower", "leader"], ms
+    assert len({m["term"] for m in ms}) == 1 and all(m["lsn"] == 103 for m in ms), ms
+    assert all(m["commit_index"] >= m["applied_index"] > 0 for m in ms), ms
     p = subprocess.run([ctl, "cluster", "status", "--http", "127.0.0.1:1"], capture_output=True, text=True, timeout=20)
     assert p.returncode == 1 and "cannot connect" in p.stderr
 
