@@ -12,6 +12,8 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "sql.h"
 #include "txlog.h"
 #include "util.h"
@@ -24,6 +26,7 @@ struct exe_conn {
     struct map cache; /* SQL text -> struct exe_cached */
     size_t ncached;
     size_t cache_cap;
+    atomic_ullong cache_hits, cache_misses; /* written by its user, read by exe_get_stats */
     struct sql_fnctx fn; /* what SQL functions see of the session using it */
     struct txl_capture *cap; /* change capture (exe_config.capture), else NULL */
     struct exe_conn *next_free;
@@ -136,6 +139,7 @@ struct exe_stats {
     uint64_t run_ns;        /* total time tasks ran (including commit waits) */
     uint64_t checkpoints;   /* WAL checkpoints run by the checkpoint thread */
     uint64_t checkpoint_ns;
+    uint64_t cache_hits, cache_misses; /* statement cache, all connections */
     int conns_free;
     int conns_total;
     int queued;

@@ -695,6 +695,10 @@ void exe_get_stats(struct exe_pool *p, struct exe_stats *out)
     out->conns_free = p->nfree;
     out->conns_total = p->nconns;
     out->queued = p->ready.n + p->admission.n + p->writeq.n;
+    for (int i = 0; i < p->nconns; i++) {
+        out->cache_hits += atomic_load_explicit(&p->conns[i].cache_hits, memory_order_relaxed);
+        out->cache_misses += atomic_load_explicit(&p->conns[i].cache_misses, memory_order_relaxed);
+    }
     pool_unlock(p);
 }
 
@@ -712,12 +716,14 @@ int exe_prepare(struct exe_conn *c, const char *sql, int len, sqlite3_stmt **out
         sqlite3_stmt *st = map_del(&c->cache, sql);
         if (st) {
             c->ncached--;
+            atomic_fetch_add_explicit(&c->cache_hits, 1, memory_order_relaxed);
             *out = st;
             if (tail)
                 *tail = sql + strlen(sql);
             return SQLITE_OK;
         }
     }
+    atomic_fetch_add_explicit(&c->cache_misses, 1, memory_order_relaxed);
     return sqlite3_prepare_v3(c->db, sql, len, SQLITE_PREPARE_PERSISTENT, out, tail);
 }
 

@@ -107,6 +107,11 @@ static void metrics(struct http_conn *c)
     COUNTER("orbit_admission_timeouts_total", "Jobs that gave up waiting for a pooled connection.",
             st.admission_timeouts);
     COUNTER("orbit_write_waits_total", "Jobs that waited for the write token.", st.write_waits);
+    COUNTER("orbit_statement_cache_hits_total",
+            "Statements found compiled in the pooled connection's cache (by SQL text, whichever session "
+            "prepared them).",
+            st.cache_hits);
+    COUNTER("orbit_statement_cache_misses_total", "Statements compiled by SQLite.", st.cache_misses);
     GAUGE("orbit_uptime_seconds", "Seconds since the node started.", "%.3f",
           (double)(util_wall_us() - srv->started_us) / 1e6);
 #define SUMMARY(name, help, sum_ns, count)                                                                        \

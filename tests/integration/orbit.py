@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import urllib.request
 import tempfile
 import time
 
@@ -279,6 +280,14 @@ class OrbitServer:
                 with open(os.path.join(d, name), "rb") as f:
                     out.append(f.read().decode("utf-8", "replace"))
         return "\n".join(out)
+
+    def metric(self, name):
+        """The value of an unlabelled sample on this server's /metrics."""
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http_port, timeout=5).read().decode()
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError("metric %s missing" % name)
 
     def rss_kib(self):
         with open("/proc/%d/status" % self.pid) as f:

@@ -6,12 +6,10 @@ path: pipelined input, think time longer than the wait, a vanished client,
 Terminate, bad input, a full socket, cancel, COPY, the idle timeout, a job
 that parks for the write lock, and more clients than may wait at once."""
 import os
-import re
 import socket
 import struct
 import threading
 import time
-import urllib.request
 
 import pytest
 
@@ -27,13 +25,6 @@ def srv(shared_server):
 @pytest.fixture
 def table(id_table):
     return id_table
-
-
-def metric(srv, name):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.http_port, timeout=5).read().decode()
-    m = re.search(r"^%s (\S+)$" % re.escape(name), body, re.M)
-    assert m, name
-    return float(m.group(1))
 
 
 def ids(srv, t):
@@ -77,7 +68,7 @@ def errors_until_closed(raw, timeout=5):
 
 
 def test_statements_after_the_first_write_skip_the_loop(srv, table):
-    before = metric(srv, "orbit_exec_direct_jobs_total")
+    before = srv.metric("orbit_exec_direct_jobs_total")
     raw = srv.raw()
     try:
         raw.query1("BEGIN")
@@ -94,7 +85,7 @@ def test_statements_after_the_first_write_skip_the_loop(srv, table):
     # the 19 inserts after the first, the count and the COMMIT came in
     # while the executor thread waited on the socket (the client answers
     # within microseconds; allow a few to miss the 1 ms wait on a busy box)
-    assert metric(srv, "orbit_exec_direct_jobs_total") - before >= 10
+    assert srv.metric("orbit_exec_direct_jobs_total") - before >= 10
 
 
 def test_pipelined_batches_are_run_in_order(srv, table):
@@ -252,14 +243,14 @@ def test_idle_in_transaction_timeout_still_applies(srv, table):
 
 
 def test_autocommit_clients_use_it_too(srv, table):
-    before = metric(srv, "orbit_exec_direct_jobs_total")
+    before = srv.metric("orbit_exec_direct_jobs_total")
     c = srv.connect()
     cur = c.cursor()
     for i in range(50):
         cur.execute("SELECT %s", (i,))
         assert cur.fetchone() == (i,)
     c.close()
-    assert metric(srv, "orbit_exec_direct_jobs_total") - before >= 25
+    assert srv.metric("orbit_exec_direct_jobs_total") - before >= 25
 
 
 def test_more_clients_than_may_wait_at_once(orbit_factory, unique_name):
@@ -292,7 +283,7 @@ def test_more_clients_than_may_wait_at_once(orbit_factory, unique_name):
     cur.execute("SELECT n FROM %s" % unique_name)
     assert cur.fetchone() == (120,)
     c.close()
-    assert metric(s, "orbit_exec_direct_jobs_total") > 0
+    assert s.metric("orbit_exec_direct_jobs_total") > 0
 
 
 def test_client_gone_while_parked_for_the_write_lock(srv, table):
@@ -322,4 +313,4 @@ def test_direct_path_off(orbit_factory, unique_name):
         cur.execute("INSERT INTO %s VALUES (%d)" % (unique_name, i))
     c.commit()
     c.close()
-    assert metric(s, "orbit_exec_direct_jobs_total") == 0
+    assert s.metric("orbit_exec_direct_jobs_total") == 0

@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import time
-import urllib.request
 
 import psycopg2
 import pytest
@@ -21,14 +20,6 @@ def dump(data_dir):
                        timeout=60)
     assert p.returncode == 0, p.stderr
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
-
-
-def metric(server, name):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % server.http_port, timeout=5).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("metric %s missing" % name)
 
 
 def scalar(conn, sql, args=None):
@@ -63,7 +54,7 @@ def test_every_write_transaction_is_one_record(server):
     cur.execute("INSERT INTO t VALUES (4, 'rolled back')")
     cur.execute("ROLLBACK")
     c.close()
-    assert metric(server, "orbit_txlog_commits_total") == 3
+    assert server.metric("orbit_txlog_commits_total") == 3
     server.stop()
     recs = dump(server.data_dir)
     assert [r["lsn"] for r in recs] == [1, 2, 3]
@@ -129,10 +120,10 @@ def test_snapshot_compacts_log_and_restores(orbit_factory):
     for i in range(400):
         cur.execute("INSERT INTO t VALUES (%s, %s)", (i, "v%d" % i))
     deadline = time.time() + 10
-    while metric(s, "orbit_raft_snapshots_total") < 1 and time.time() < deadline:
+    while s.metric("orbit_raft_snapshots_total") < 1 and time.time() < deadline:
         time.sleep(0.1)
-    assert metric(s, "orbit_raft_snapshots_total") >= 1
-    assert metric(s, "orbit_raft_snapshot_index") > 0
+    assert s.metric("orbit_raft_snapshots_total") >= 1
+    assert s.metric("orbit_raft_snapshot_index") > 0
     c.close()
     s.stop()
     snaps = glob.glob(os.path.join(s.data_dir, "snapshots", "snap-*.db"))
