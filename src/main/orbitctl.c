@@ -2,39 +2,21 @@
  * directory (offline), a node's HTTP port (status) or a member's peer port
  * (membership changes). This
  * file only parses arguments; the work is in the admin module. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "admin.h"
 #include "util.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "orbitctl: administer Orbit nodes\n\n"
-               "Usage:\n"
-               "  orbitctl check --data-dir DIR [--json]         verify a stopped node's database (integrity check)\n"
-               "  orbitctl txlog dump --data-dir DIR [--from LSN] print the Raft log's records as JSON lines\n"
-               "  orbitctl txlog check --data-dir DIR            verify a stopped node's log, snapshot and database\n"
-               "  orbitctl cluster status --http HOST:PORT [--json] a running node's view of the cluster\n"
-               "  orbitctl cluster add --peer MEMBER NODE_PEER [--role voter|standby|spare]\n"
-               "                                                 add the node listening on NODE_PEER (started with --join)\n"
-               "  orbitctl cluster remove --peer MEMBER ID       remove a member (not the leader: transfer first)\n"
-               "  orbitctl cluster assign --peer MEMBER ID ROLE  change a member's role online\n"
-               "  orbitctl cluster transfer --peer MEMBER [--to ID] hand leadership to another voter\n"
-               "  orbitctl cluster verify --peer MEMBER          compare every table's checksum across the members\n"
-               "  orbitctl cluster recover --data-dir DIR --address HOST:PEERPORT --force\n"
-               "                                                 quorum lost for good: make this STOPPED node the only voter\n"
-               "    MEMBER: any member's peer address (HOST:PEERPORT); requests go on to the leader\n"
-               "  orbitctl version                               print the version\n"
-               "  orbitctl --help                                this help\n");
-}
-
-/* Parses --data-dir DIR, and --from LSN when from is not NULL. 0 ok, 1
- * --help was printed, 2 usage error (reported). */
-static int parse_args(const char *cmd, const char *help, int argc, char **argv, const char **dir,
-                      uint64_t *from)
+/* Parses --data-dir DIR, and --from LSN when from is not NULL (main
+ * answers --help). 0 ok, 2 usage error (reported). */
+static int parse_args(const char *cmd, int argc, char **argv, const char **dir, uint64_t *from)
 {
     *dir = NULL;
     for (int i = 0; i < argc; i++) {
@@ -51,9 +33,8 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
                 return 2;
             }
             *from = v;
-        } else if (strcmp(argv[i], "--help") == 0) {
-            printf("%s", help);
-            return 1;
+        } else if (from && strcmp(argv[i], "--json") == 0) {
+            /* txlog dump prints JSON lines anyway */
         } else {
             fprintf(stderr, "orbitctl %s: unknown argument \"%s\"\n", cmd, argv[i]);
             return 2;
@@ -190,23 +171,6 @@ static int cmd_cluster_recover(int argc, char **argv)
     return rc < 0 ? 2 : rc;
 }
 
-static int cmd_cluster(int argc, char **argv)
-{
-    static const char *const subs[] = {"add", "remove", "assign", "transfer"};
-    if (argc >= 1 && strcmp(argv[0], "status") == 0)
-        return cmd_cluster_status(argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "verify") == 0)
-        return cmd_cluster_verify(argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "recover") == 0)
-        return cmd_cluster_recover(argc - 1, argv + 1);
-    for (size_t i = 0; argc >= 1 && i < sizeof subs / sizeof subs[0]; i++)
-        if (strcmp(argv[0], subs[i]) == 0)
-            return cmd_cluster_change(subs[i], argc - 1, argv + 1);
-    fprintf(stderr, "orbitctl cluster: unknown subcommand%s%s (status, add, remove, assign, transfer, verify, recover)\n",
-            argc ? " " : "", argc ? argv[0] : "");
-    return 2;
-}
-
 static int cmd_check(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -216,10 +180,7 @@ static int cmd_check(int argc, char **argv)
             dir = argv[++i];
         else if (strcmp(argv[i], "--json") == 0)
             json = 1;
-        else if (strcmp(argv[i], "--help") == 0) {
-            printf("orbitctl check --data-dir DIR [--json]: run PRAGMA integrity_check on DIR/orbit.db\n");
-            return 0;
-        } else {
+        else {
             fprintf(stderr, "orbitctl check: unknown argument \"%s\"\n", argv[i]);
             return 2;
         }
@@ -247,11 +208,9 @@ static int cmd_txlog_dump(int argc, char **argv)
     const char *dir;
     uint64_t from = 0;
     char err[1024];
-    int rc = parse_args("txlog dump", "orbitctl txlog dump --data-dir DIR [--from LSN]: print every record in the "
-                        "node's Raft log, in log order, as one JSON object per line (only LSN >= --from)\n",
-                        argc, argv, &dir, &from);
+    int rc = parse_args("txlog dump", argc, argv, &dir, &from);
     if (rc)
-        return rc == 1 ? 0 : rc;
+        return rc;
     long pid = 0;
     if (adm_node_running(dir, &pid) > 0)
         fprintf(stderr, "orbitctl txlog dump: warning: orbitd (pid %ld) is running on %s; the newest entries "
@@ -266,16 +225,9 @@ static int cmd_txlog_dump(int argc, char **argv)
 static int cmd_txlog_check(int argc, char **argv)
 {
     const char *dir;
-    int rc = parse_args("txlog check",
-                        "orbitctl txlog check --data-dir DIR: verify a stopped node offline: every Raft log entry "
-                        "loads, every command entry is a valid record, record LSNs increase, the newest snapshot's "
-                        "file matches its descriptor (size, SHA-256), the database passes PRAGMA integrity_check, "
-                        "and its applied LSN against the log. Reads only.\n"
-                        "Exit status: 0 ok (warnings allowed), 1 problems found, 2 usage error or the check "
-                        "could not run (no such data dir, orbitd running on it).\n",
-                        argc, argv, &dir, NULL);
+    int rc = parse_args("txlog check", argc, argv, &dir, NULL);
     if (rc)
-        return rc == 1 ? 0 : rc;
+        return rc;
     struct adm_check c = {.out = stdout, .progress = stderr};
     rc = adm_txlog_check(dir, &c);
     if (rc == ADM_USAGE)
@@ -283,14 +235,159 @@ static int cmd_txlog_check(int argc, char **argv)
     return rc;
 }
 
-static int cmd_txlog(int argc, char **argv)
+static int cmd_cluster_add(int argc, char **argv)
 {
-    if (argc >= 1 && strcmp(argv[0], "dump") == 0)
-        return cmd_txlog_dump(argc - 1, argv + 1);
-    if (argc >= 1 && strcmp(argv[0], "check") == 0)
-        return cmd_txlog_check(argc - 1, argv + 1);
-    fprintf(stderr, "orbitctl txlog: expected \"dump\" or \"check\" (see orbitctl --help)\n");
-    return 2;
+    return cmd_cluster_change("add", argc, argv);
+}
+
+static int cmd_cluster_remove(int argc, char **argv)
+{
+    return cmd_cluster_change("remove", argc, argv);
+}
+
+static int cmd_cluster_assign(int argc, char **argv)
+{
+    return cmd_cluster_change("assign", argc, argv);
+}
+
+static int cmd_cluster_transfer(int argc, char **argv)
+{
+    return cmd_cluster_change("transfer", argc, argv);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc) {
+        fprintf(stderr, "orbitctl version: unexpected argument \"%s\"\n", argv[0]);
+        return 2;
+    }
+    printf("orbitctl 0.1.0\n");
+    return 0;
+}
+
+/* Every command: its words, arguments, one line for the list and more for
+ * its --help. json: 1 when the command prints JSON itself with --json;
+ * otherwise --json wraps what it prints (see run_json). */
+struct command {
+    const char *name, *args, *summary, *details;
+    int (*run)(int argc, char **argv);
+    int json;
+};
+
+static const struct command commands[] = {
+    {"check", "--data-dir DIR [--json]", "verify a stopped node's database (PRAGMA integrity_check)", NULL,
+     cmd_check, 1},
+    {"txlog dump", "--data-dir DIR [--from LSN]", "print the Raft log's records as JSON lines",
+     "Every record in the node's Raft log, in log order, one JSON object per line (only LSN >= --from).\n"
+     "The output is JSON already; --json is accepted and changes nothing.\n",
+     cmd_txlog_dump, 1},
+    {"txlog check", "--data-dir DIR [--json]", "verify a stopped node's log, snapshot and database",
+     "Every Raft log entry loads (a damaged open segment is told from a torn tail), every command entry is a\n"
+     "valid record, record LSNs increase, the newest snapshot's file matches its descriptor (size, SHA-256),\n"
+     "the database passes PRAGMA integrity_check, and its applied LSN is compared with the log. Reads only.\n"
+     "Exit status: 0 ok (warnings allowed), 1 problems found, 2 usage error or the check could not run (no\n"
+     "such data dir, orbitd running on it).\n",
+     cmd_txlog_check, 0},
+    {"cluster status", "--http HOST:PORT [--json]", "every member: role, state, term, commit/applied, lag",
+     "Reads the node's /status (its view of the configuration and, on the leader, of replication) and asks\n"
+     "every member over its peer port for its own state, term, commit and applied index and LSN.\n",
+     cmd_cluster_status, 1},
+    {"cluster add", "--peer MEMBER NODE_PEER [--role voter|standby|spare] [--json]",
+     "add the node listening on NODE_PEER (started with --join)", NULL, cmd_cluster_add, 0},
+    {"cluster remove", "--peer MEMBER ID [--json]", "remove a member (not the leader: transfer first)", NULL,
+     cmd_cluster_remove, 0},
+    {"cluster assign", "--peer MEMBER ID voter|standby|spare [--json]", "change a member's role online",
+     "A voter made a spare becomes a standby first, so that it learns it no longer votes.\n",
+     cmd_cluster_assign, 0},
+    {"cluster transfer", "--peer MEMBER [--to ID] [--json]", "hand leadership to another voter", NULL,
+     cmd_cluster_transfer, 0},
+    {"cluster verify", "--peer MEMBER [--json]", "compare every table's checksum across the members",
+     "Waits up to 10 s for the members to reach the same LSN, then compares the schema and every table's\n"
+     "logical checksum. Exit status 1 on a divergence or when a member does not answer.\n",
+     cmd_cluster_verify, 0},
+    {"cluster recover", "--data-dir DIR (--address HOST:PEERPORT | --members ID@HOST:PEERPORT,...) --force [--json]",
+     "quorum lost for good: force a new configuration on this STOPPED node",
+     "libraft's raft_recover: writes a configuration with the given voters into the node's log. Run it on\n"
+     "each surviving node (same --members), then start them. Acknowledged writes that only the lost nodes\n"
+     "had are gone: this is the operator's decision, not the cluster's.\n",
+     cmd_cluster_recover, 0},
+    {"version", "", "print the version", NULL, cmd_version, 0},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "orbitctl: administer Orbit nodes\n\nUsage:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  orbitctl %s%s%s\n      %s\n", commands[i].name, *commands[i].args ? " " : "", commands[i].args,
+                commands[i].summary);
+    fprintf(f, "\n  MEMBER: any member's peer address (HOST:PEERPORT); requests go on to the leader.\n"
+               "  Every command takes --help; --json prints JSON (for commands without JSON of their own:\n"
+               "  {\"command\", \"exit_code\", \"ok\", \"output\", \"error\"}).\n");
+}
+
+static void help(const struct command *c)
+{
+    printf("Usage: orbitctl %s%s%s\n\n%c%s.\n", c->name, *c->args ? " " : "", c->args, toupper((unsigned char)c->summary[0]),
+           c->summary + 1);
+    if (c->details)
+        printf("\n%s", c->details);
+}
+
+/* The whole content of f (rewound), NUL-terminated; NULL on failure. */
+static char *slurp(FILE *f)
+{
+    if (fflush(f) || fseek(f, 0, SEEK_END))
+        return NULL;
+    long n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET))
+        return NULL;
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        return NULL;
+    }
+    if (b)
+        b[n] = 0;
+    return b;
+}
+
+/* --json for a command that prints text: run it with stdout and stderr
+ * going to temporary files, then print one JSON object with its exit code
+ * and both texts. */
+static int run_json(const struct command *c, int argc, char **argv)
+{
+    FILE *o = tmpfile(), *e = tmpfile();
+    int saved_out = dup(1), saved_err = dup(2);
+    if (!o || !e || saved_out < 0 || saved_err < 0) {
+        fprintf(stderr, "orbitctl %s: cannot capture the output for --json: %s\n", c->name, strerror(errno));
+        return 2;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    dup2(fileno(o), 1);
+    dup2(fileno(e), 2);
+    int rc = c->run(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    char *out = slurp(o), *err = slurp(e);
+    json_t *j = json_pack("{s:s, s:i, s:b, s:s, s:s}", "command", c->name, "exit_code", rc, "ok", rc == 0, "output",
+                          out ? out : "", "error", err ? err : "");
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    printf("%s\n", text ? text : "{\"ok\": false, \"error\": \"out of memory\"}");
+    free(text);
+    json_decref(j);
+    free(out);
+    free(err);
+    fclose(o);
+    fclose(e);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -299,16 +396,48 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("orbitctl 0.1.0\n");
-        return 0;
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(0, NULL);
+    const struct command *c = NULL;
+    int words = 0;
+    for (size_t i = 0; i < NCOMMANDS && !c; i++) {
+        const char *name = commands[i].name, *sp = strchr(name, ' ');
+        if (!sp && strcmp(argv[1], name) == 0)
+            c = &commands[i], words = 1;
+        else if (sp && argc >= 3 && strncmp(argv[1], name, (size_t)(sp - name)) == 0 &&
+                 argv[1][sp - name] == 0 && strcmp(argv[2], sp + 1) == 0)
+            c = &commands[i], words = 2;
     }
-    if (strcmp(argv[1], "check") == 0)
-        return cmd_check(argc - 2, argv + 2);
-    if (strcmp(argv[1], "txlog") == 0)
-        return cmd_txlog(argc - 2, argv + 2);
-    if (strcmp(argv[1], "cluster") == 0)
-        return cmd_cluster(argc - 2, argv + 2);
-    fprintf(stderr, "orbitctl: unknown command \"%s\" (see orbitctl --help)\n", argv[1]);
-    return 2;
+    if (!c) {
+        int group = 0;
+        for (size_t i = 0; i < NCOMMANDS; i++) {
+            const char *sp = strchr(commands[i].name, ' ');
+            group |= sp && strncmp(argv[1], commands[i].name, (size_t)(sp - commands[i].name)) == 0 &&
+                     argv[1][sp - commands[i].name] == 0;
+        }
+        if (group)
+            fprintf(stderr, "orbitctl %s: unknown subcommand%s%s (see orbitctl --help)\n", argv[1],
+                    argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
+        else
+            fprintf(stderr, "orbitctl: unknown command \"%s\" (see orbitctl --help)\n", argv[1]);
+        return 2;
+    }
+    argc -= 1 + words;
+    argv += 1 + words;
+    int json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            help(c);
+            return 0;
+        }
+        json |= strcmp(argv[i], "--json") == 0;
+    }
+    if (!json || c->json)
+        return c->run(argc, argv);
+    /* the command itself does not know --json: take it out */
+    int k = 0;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--json") != 0)
+            argv[k++] = argv[i];
+    return run_json(c, k, argv);
 }

@@ -129,6 +129,30 @@ def test_usage_errors(stopped):
     assert "txlog check --data-dir" in orbitctl("--help").stdout
 
 
+COMMANDS = [["check"], ["txlog", "dump"], ["txlog", "check"], ["cluster", "status"], ["cluster", "add"],
+            ["cluster", "remove"], ["cluster", "assign"], ["cluster", "transfer"], ["cluster", "verify"],
+            ["cluster", "recover"], ["version"]]
+
+
+def test_every_command_has_help_and_json():
+    listing = orbitctl("--help").stdout
+    for words in COMMANDS:
+        assert "orbitctl " + " ".join(words) in listing, words
+        p = orbitctl(*words, "--help")
+        assert p.returncode == 0 and p.stdout.startswith("Usage: orbitctl " + " ".join(words)), (words, p.stdout)
+        assert "--json" in p.stdout or words in (["version"], ["txlog", "dump"]), (words, p.stdout)
+    # a command without JSON of its own is wrapped: exit code and texts
+    p = orbitctl("cluster", "verify", "--peer", "127.0.0.1:1", "--json")
+    assert p.returncode == 1, p.stdout + p.stderr
+    j = json.loads(p.stdout)
+    assert j["command"] == "cluster verify" and j["ok"] is False and j["exit_code"] == 1, j
+    assert "cannot connect" in j["error"], j
+    p = orbitctl("version", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["output"].startswith("orbitctl "), p.stdout
+    assert orbitctl("cluster", "frobnicate").returncode == 2
+    assert orbitctl("frobnicate").returncode == 2
+
+
 @pytest.mark.timeout(120)
 def test_corrupt_segment_is_reported(stopped):
     d = stopped.data_dir
