@@ -11,7 +11,8 @@ Everything is removed at the end, pass or fail. Without root, ip netns or
 nft the tests are skipped with the reason.
 
 Faults: kill -9 of the leader, kill -9 of a follower, SIGSTOP/SIGCONT of the
-leader, a partition of the leader, and a restart of all nodes at once. The
+leader, a partition of the leader, a restart of all nodes at once, a rolling
+restart, and full CPU load (busy loops on every core: no election may start). The
 measured failover times (fault -> first acknowledged write of a fresh
 libpq multi-host connection with target_session_attrs=read-write) are
 printed."""
@@ -365,7 +366,7 @@ def cluster(net):
         c.stop()
 
 
-def scenario(cluster, name, fault, heal=None, settle=2.0):
+def scenario(cluster, name, fault, heal=None, settle=2.0, keep_load=False):
     load = Load(cluster).start()
     try:
         time.sleep(1.0)
@@ -390,6 +391,9 @@ def scenario(cluster, name, fault, heal=None, settle=2.0):
     report("%-24s first write %s %.2f s after the fault, longest pause %.2f s; %d writes "
            "acknowledged, %d unknown; checks passed" % (name, "on the new leader" if old else "",
                                                        failover, gap, total, len(load.unknown)))
+    if keep_load:
+        load.t_fault, load.old_host = t_fault, old.host if old else None
+        return load
     return failover
 
 
@@ -466,10 +470,46 @@ def test_partition_leader(cluster, net):
         state["watch"].join(15)
         net.heal()
 
-    scenario(cluster, "partition leader", fault, heal=heal)
-    assert state["stepdown"] < 10, "the cut-off leader kept leading for 10 s"
+    load = scenario(cluster, "partition leader", fault, heal=heal, keep_load=True)
+    assert state["stepdown"] < 3, "the cut-off leader kept leading %.2f s (election timeout 0.5 s)" % state["stepdown"]
+    # no write the cut-off leader acknowledged after the cut: it could not
+    # reach a quorum (a commit already replicated may still be answered at
+    # the moment of the cut)
+    late = sorted(t - load.t_fault for t, host in load.acked.values()
+                  if host == load.old_host and t > load.t_fault + 0.5)
+    assert not late, "the cut-off leader acknowledged writes %r s after the cut" % late[:5]
     report("%-24s the cut-off leader stopped leading %.2f s after the cut" % ("partition leader",
                                                                            state["stepdown"]))
+
+
+@pytest.mark.timeout(120)
+def test_no_election_under_full_cpu_load(cluster):
+    """Two busy loops per core for 8 s next to the cluster and its write
+    load: heartbeats (every 100 ms) still arrive within the 500 ms election
+    timeout, so no node stands for election and the leader keeps its term
+    while writes go on being acknowledged."""
+    load = Load(cluster).start()
+    hogs = []
+    try:
+        time.sleep(1.0)
+        assert load.acked, "the load did not start"
+        terms = leaders_by_term(cluster)
+        candidates = sum(n.all_logs().count("role=candidate") for n in cluster.nodes)
+        before = len(load.acked)
+        hogs = [subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"]) for _ in range(2 * (os.cpu_count() or 2))]
+        time.sleep(8)
+        during = len(load.acked) - before
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+        load.stop()
+    assert leaders_by_term(cluster) == terms, "a new term under CPU load: %r -> %r" % (terms, leaders_by_term(cluster))
+    assert sum(n.all_logs().count("role=candidate") for n in cluster.nodes) == candidates, "an election was started"
+    assert during > 50, "only %d writes acknowledged in 8 s under CPU load" % during
+    total = check_healed(cluster, load, "cpu load")
+    report("%-24s %d busy loops for 8 s: no election, %d writes acknowledged meanwhile (%d in all)"
+           % ("full cpu load", len(hogs), during, total))
 
 
 @pytest.mark.timeout(180)
