@@ -5,7 +5,9 @@ joins after the leader compacted its log catches up through a snapshot
 fetched over the peer port (then the log)."""
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -443,6 +445,29 @@ def test_voter_made_spare_settles_and_comes_back(orbit_factory):
     assert p.returncode == 0, p.stdout + p.stderr
     wait_rows([a, b, c], expect(range(1, 11)))
     wait_for("c votes again", lambda: roles(c)[ic] == "voter" and roles(a)[ia] == "voter")
+
+
+@pytest.mark.timeout(120)
+def test_a_paused_standby_never_holds_up_commits(orbit_factory):
+    """A standby is asynchronous: with it stopped (SIGSTOP), the voters go
+    on committing; resumed, it catches up."""
+    a = first_node(orbit_factory)
+    b = join(orbit_factory, a)
+    sb = join(orbit_factory, a, "--join-role", "standby")
+    ia, ib, i_s = node_id(a), node_id(b), node_id(sb)
+    wait_for("two voters and a standby", lambda: roles(a) == {ia: "voter", ib: "voter", i_s: "standby"})
+    insert(a, range(1, 11))
+    wait_rows([a, b, sb], expect(range(1, 11)))
+    sb.signal(signal.SIGSTOP)
+    try:
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (insert(a, range(11, 211)), done.set()), daemon=True)
+        t.start()
+        assert done.wait(30), "commits stalled while the standby was stopped"
+        wait_rows([a, b], expect(range(1, 211)))
+    finally:
+        sb.signal(signal.SIGCONT)
+    wait_rows([a, b, sb], expect(range(1, 211)))
 
 
 @pytest.mark.timeout(120)
