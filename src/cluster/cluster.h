@@ -133,6 +133,8 @@ struct clu_fsm_ops {
  * cluster module does not serve itself. Return 1 with the whole reply in
  * reply ("OK ..." or "ERR <STATUS> ...", more lines allowed), 0 when the
  * verb is unknown. */
+/* A request finished: status is CLU_OK or an error. */
+typedef void (*clu_done_cb)(void *data, int status);
 typedef int (*clu_rpc_fn)(void *ud, const char *line, struct buf *reply);
 
 /* ---- node configuration --------------------------------------------------- */
@@ -169,6 +171,11 @@ struct clu_config {
      * barrier of a READINDEX request and returns with it (repl: its newest
      * LSN); ud is rpc_ud. */
     uint64_t (*read_mark)(void *ud);
+    /* Optional, loop thread: a TRANSFER request (orbitctl cluster transfer)
+     * goes through this instead of clu_transfer, so that the integrator can
+     * let the commits in flight land first (repl: as at SIGTERM); it calls
+     * clu_transfer itself and cb(data, status) once done. */
+    int (*transfer)(void *ud, uint64_t to, clu_done_cb cb, void *data);
     /* A witness: a voter that keeps the Raft log but no state. Its
      * snapshots are named *-witness.db and hold nothing; other nodes never
      * install them (their gate drops them), and it installs anyone's
@@ -222,7 +229,6 @@ int clu_post(struct clu_node *n, const void *buf, size_t len, clu_commit_cb cb, 
 /* ---- reads, waits and control ----------------------------------------------
  * All loop thread; cb runs exactly once (outside libraft) when 0 is
  * returned, never otherwise. */
-typedef void (*clu_done_cb)(void *data, int status);
 /* Leader only: append a barrier; cb(0) when every entry before it is
  * applied here (a read index for linearizable reads on the leader; a
  * follower asks the leader for its commit index and uses clu_wait_applied). */

@@ -186,6 +186,7 @@ struct clu_node {
     pthread_mutex_t mu;
     struct clu_list posted;
     int post_closed;
+    int post_failed; /* loop: a post could not be appended; every later one fails with this */
 
     struct clu_list pending; /* submitted entries, in index order */
     struct clu_list done;    /* completions to deliver outside libraft */

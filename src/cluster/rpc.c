@@ -572,7 +572,8 @@ static void exec_call(struct clu_node *n, struct clu_rpc_call *c)
             return;
         }
         log_info("cluster.transfer_request", "to=%016llx", (unsigned long long)c->id);
-        rc = clu_transfer(n, c->id, change_done, c);
+        rc = n->cfg.transfer ? n->cfg.transfer(n->cfg.rpc_ud, c->id, change_done, c)
+                             : clu_transfer(n, c->id, change_done, c);
     } else {
         finish(n, c, "ERR EINVAL unknown request \"%.40s\" (ID, JOIN, ASSIGN, REMOVE, TRANSFER, "
                "FETCH)",

@@ -302,12 +302,18 @@ void clu_drain_posted(struct clu_node *n)
             rc = n->state == NODE_NEW ? CLU_ENOTLEADER : CLU_ESHUTDOWN;
         } else if (!leader) {
             rc = CLU_ENOTLEADER;
+        } else if (n->post_failed) {
+            /* posts are a sequence (txlog LSNs): after one that could not
+             * be appended, appending the next would leave a gap */
+            rc = n->post_failed;
         } else {
             void *buf = q->buf;
             q->buf = NULL;
             rc = append_entry(n, q, buf, q->len);
             if (rc == CLU_ENOTLEADER)
                 leader = 0;
+            else if (rc)
+                n->post_failed = rc;
         }
         if (rc)
             clu_complete(n, q, rc);

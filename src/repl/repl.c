@@ -33,6 +33,9 @@ struct rpl {
     int started;               /* the node started: a stop after this is a clean one */
     int witness;               /* a voter without data (DATA/witness): see docs/repl.md */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
+    uint64_t xfer_to;          /* loop: the voter to hand over to (0: the best) */
+    clu_done_cb xfer_cb;       /* loop: a TRANSFER request's answer, or NULL (SIGTERM) */
+    void *xfer_data;
     uv_timer_t step_timer;     /* loop: waits for the records in flight before the transfer */
     uint64_t step_down_t0;
     char base_path[4200];
@@ -307,10 +310,15 @@ static void wake_visible(struct rpl *r)
 static void apply_batch(struct rpl *r, const struct apply_item *first)
 {
     char err[300];
-    uint64_t lsn = 0, index = 0;
-    size_t n = 0;
-    const struct apply_item *bad = NULL;
-    int rc = txl_applier_batch_begin(r->ap, err, sizeof err);
+    uint64_t lsn, index;
+    size_t n;
+    const struct apply_item *bad;
+    int rc;
+again:
+    lsn = index = 0;
+    n = 0;
+    bad = NULL;
+    rc = txl_applier_batch_begin(r->ap, err, sizeof err);
     for (const struct apply_item *it = first; rc == 0 && it; it = it->next) {
         struct txl_record rec;
         txl_record_init(&rec);
@@ -333,6 +341,18 @@ static void apply_batch(struct rpl *r, const struct apply_item *first)
     }
     if (rc == 0)
         rc = txl_applier_batch_commit(r->ap, err, sizeof err);
+    int busy = rc && txl_applier_busy(r->ap);
+    if (busy) {
+        /* a local statement (REINDEX, ANALYZE, a PRAGMA) holds SQLite's write
+         * lock past the busy timeout: the replica lags, it is not broken */
+        txl_applier_abort(r->ap);
+        if (atomic_load(&r->stopping))
+            return; /* still in the log: replayed at the next start */
+        log_warn("repl.apply_waiting", "index=%llu msg=\"a local statement holds the database's write lock; "
+                 "retrying\"", (unsigned long long)first->index);
+        usleep(100000);
+        goto again;
+    }
     if (rc) {
         log_error("repl.apply_failed", "index=%llu msg=\"%s\"", (unsigned long long)(bad ? bad->index : first->index),
                   err);
@@ -542,7 +562,8 @@ static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *l
             pause_writers(r);
         return CLU_EBUSY;
     }
-    resume_writers(r);
+    if (!r->transferring) /* a hand-over keeps its own pause */
+        resume_writers(r);
     *snap = r->sdb;
     *lsn = v;
     (void)index;
@@ -595,6 +616,8 @@ static void fsm_snapshot_end(void *ud, void *snap, int status, const struct clu_
     }
 }
 
+static void fence(struct rpl *r, uint64_t term, const char *why);
+
 static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *path)
 {
     struct rpl *r = ud;
@@ -624,7 +647,11 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
     if (rc == 0 && read_lsn(r->adb, &lsn, err, sizeof err))
         rc = -1;
     if (rc) {
+        /* libraft has dropped its log for the snapshot, and the database
+         * is half restored with no applier: start over (startup restores
+         * the newest snapshot before serving) */
         log_error("repl.restore_failed", "path=%s msg=\"%s\"", path, err);
+        fence(r, 0, "a snapshot could not be restored");
         return CLU_EIO;
     }
     atomic_store(&r->applied_lsn, lsn);
@@ -805,6 +832,7 @@ static int disk_short(struct rpl *r, size_t len)
 }
 
 static void stepped_down(void *data, int status);
+static int transfer_request(void *ud, uint64_t to, clu_done_cb cb, void *data);
 
 static void timer_cb(uv_timer_t *t)
 {
@@ -812,7 +840,7 @@ static void timer_cb(uv_timer_t *t)
     check_disk(r);
     if (atomic_load(&r->broken)) /* its clients have their answers by now */
         fence(r, 0, "a commit could not be written to the txlog, so the database is ahead of its log");
-    if (r->pause_since_ns && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
+    if (r->pause_since_ns && !r->transferring && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
         log_warn("repl.snapshot_deferred", "msg=\"records stayed in flight; writers resumed without a snapshot\"");
         resume_writers(r);
     }
@@ -913,6 +941,7 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     cc.rpc_fn = rpc_request;
     cc.rpc_ud = r;
     cc.read_mark = read_mark;
+    cc.transfer = transfer_request;
     if (r->cfg.election_timeout_ms)
         cc.election_timeout_ms = r->cfg.election_timeout_ms;
     if (r->cfg.snapshot_threshold)
@@ -1219,6 +1248,14 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
                  "it was rolled back");
         return -1;
     }
+    /* an earlier commit missed the log: this one would follow a gap */
+    if (atomic_load(&r->broken)) {
+        atomic_fetch_sub(&r->inflight, 1);
+        run_sql(c, "ROLLBACK");
+        buf_free(&enc);
+        rpl_status_error(CLU_EIO, state, msg, msgcap);
+        return -1;
+    }
     /* readers that may see it wait for it (rpl_wait_visible) */
     atomic_store(&r->frontier, lsn);
     if (rc == SQLITE_OK)
@@ -1302,8 +1339,9 @@ void rpl_status_error(int st, char state[6], char *msg, size_t msgcap)
 }
 
 /* Wait (off the run limit) until applied_lsn reaches want, the node stops
- * or breaks, or deadline_ns passes (0: none). 0 when reached. */
-static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uint64_t deadline_ns)
+ * or breaks, or deadline_ns passes (0: none); with local set, also when the
+ * frontier falls below want. 0 when reached. */
+static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uint64_t deadline_ns, int local)
 {
     if (atomic_load(&r->applied_lsn) >= want)
         return 0;
@@ -1313,8 +1351,11 @@ static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uin
     /* a commit whose Raft entry failed never becomes applied: stop
      * waiting when the node stops or breaks (the reader's answer then
      * goes out; the node is going away or refusing writes anyway) */
-    while (atomic_load(&r->applied_lsn) < want && !atomic_load(&r->stopping) && !atomic_load(&r->broken) &&
-           (!deadline_ns || util_now_ns() < deadline_ns)) {
+    /* (local: want is this node's own frontier, and a COMMIT that failed
+     * after moving the frontier to its LSN gives that LSN back: nothing
+     * may ever apply it, so stop waiting) */
+    while (atomic_load(&r->applied_lsn) < want && (!local || atomic_load(&r->frontier) >= want) &&
+           !atomic_load(&r->stopping) && !atomic_load(&r->broken) && (!deadline_ns || util_now_ns() < deadline_ns)) {
         util_cond_wait_ns(&r->applied_cv, &r->mu, 50000000ull);
     }
     atomic_fetch_sub(&r->visible_waiters, 1);
@@ -1325,7 +1366,7 @@ static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uin
 
 void rpl_wait_visible(struct rpl *r, struct exe_pool *pool)
 {
-    (void)wait_applied(r, pool, atomic_load(&r->frontier), 0);
+    (void)wait_applied(r, pool, atomic_load(&r->frontier), 0, 1);
 }
 
 void rpl_leader_catch_up(struct rpl *r, struct exe_pool *pool)
@@ -1359,7 +1400,7 @@ int rpl_read_fence(struct rpl *r, struct exe_pool *pool, char *state, char *msg,
                  rc != CLU_OK ? err : reply);
         return -1;
     }
-    if (wait_applied(r, pool, mark, t0 + READ_FENCE_TIMEOUT_MS * 1000000ull)) {
+    if (wait_applied(r, pool, mark, t0 + READ_FENCE_TIMEOUT_MS * 1000000ull, 0)) {
         memcpy(state, "40001", 6);
         snprintf(msg, msgcap, "linearizable read: this node did not reach LSN %llu (the leader's) within %d ms",
                  mark, READ_FENCE_TIMEOUT_MS);
@@ -1420,6 +1461,10 @@ static void stepped_down(void *data, int status)
         log_info("repl.transferred", "msg=\"leadership handed over\"");
     else
         log_warn("repl.transfer_failed", "status=%s", clu_status_name(status));
+    clu_done_cb cb = r->xfer_cb;
+    r->xfer_cb = NULL;
+    if (cb)
+        cb(r->xfer_data, status);
 }
 
 /* Hand over only once no record is in flight and no transaction holds the
@@ -1435,13 +1480,38 @@ static void step_down_poll(uv_timer_t *t)
     if ((atomic_load(&r->inflight) > 0 || held) && !waited_out && r->node && clu_is_leader(r->node))
         return;
     uv_timer_stop(t);
-    if (!r->node || !clu_is_leader(r->node) || clu_transfer(r->node, 0, stepped_down, r) != 0) {
+    int rc = !r->node || !clu_is_leader(r->node) ? CLU_ENOTLEADER : clu_transfer(r->node, r->xfer_to, stepped_down, r);
+    if (rc != 0) {
         r->transferring = 0;
         resume_writers(r);
+        clu_done_cb cb = r->xfer_cb;
+        r->xfer_cb = NULL;
+        if (cb)
+            cb(r->xfer_data, rc);
         return;
     }
-    log_info("repl.transfer", "msg=\"SIGTERM on the leader: handing leadership over before draining\" "
-             "inflight=%d", atomic_load(&r->inflight));
+    log_info("repl.transfer", "msg=\"%s: handing leadership over once the commits in flight landed\" "
+             "inflight=%d", r->xfer_cb ? "orbitctl cluster transfer" : "SIGTERM on the leader",
+             atomic_load(&r->inflight));
+}
+
+/* A TRANSFER request (clu_config.transfer): pause writers, let the commits
+ * in flight reach the log, then hand over, as at SIGTERM. Without this a
+ * commit in flight meets "not the leader" and the old leader fences
+ * itself (a restart) instead of switching over without errors. */
+static int transfer_request(void *ud, uint64_t to, clu_done_cb cb, void *data)
+{
+    struct rpl *r = ud;
+    if (r->transferring)
+        return CLU_EBUSY;
+    pause_writers(r);
+    r->transferring = 1;
+    r->xfer_to = to;
+    r->xfer_cb = cb;
+    r->xfer_data = data;
+    r->step_down_t0 = util_now_ns();
+    uv_timer_start(&r->step_timer, step_down_poll, 0, 1);
+    return CLU_OK;
 }
 
 void rpl_step_down(struct rpl *r)
@@ -1452,6 +1522,8 @@ void rpl_step_down(struct rpl *r)
         return;
     pause_writers(r); /* no new local commits while the leadership moves */
     r->transferring = 1;
+    r->xfer_to = 0;
+    r->xfer_cb = NULL;
     r->step_down_t0 = util_now_ns();
     uv_timer_start(&r->step_timer, step_down_poll, 0, 1);
 }

@@ -40,9 +40,13 @@ void ses_maybe_flush(struct session *s)
     net_post(s, d, len, 0);
 }
 
+/* The write-token holder waits too: inside its transaction it reads the
+ * commits before it, which may still be on their way to Raft, and what it
+ * sends its client must not show a commit that a crash could still undo
+ * (the wait is for records already posted, never for its own). */
 void ses_wait_visible(struct session *s)
 {
-    if (s->srv->repl && !s->task.holds_write && !s->closing)
+    if (s->srv->repl && !s->closing)
         rpl_wait_visible(s->srv->repl, s->srv->pool);
 }
 
@@ -985,9 +989,8 @@ static void finish_job(struct session *s)
 {
     report_role(s);
     /* what this job read may include others' commits that Raft has not
-     * made durable: answer only once it has (the write-token holder's own
-     * commit waits for everything before it anyway; a deferred commit is
-     * answered once it is durable, and so is everything before it) */
+     * made durable: answer only once it has (a deferred commit is answered
+     * once it is durable, and so is everything before it) */
     if (!s->defer)
         ses_wait_visible(s);
     int keep = s->txn != 'I' || s->implicit_txn || s->copy_in || (s->portals && s->portals->count) ||

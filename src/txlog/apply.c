@@ -24,6 +24,7 @@ struct txl_applier {
     const struct txl_record *rec;
     size_t pos;
     int active;
+    int busy; /* a fixed statement (BEGIN IMMEDIATE, COMMIT) met SQLITE_BUSY */
     int saved_fk, saved_trig;
     /* an open batch (txl_applier_batch_*): the newest LSN it holds, and how
      * many records it applied */
@@ -542,6 +543,8 @@ static int run_fixed(struct txl_applier *a, int which, int *row, char *err, size
     }
     int rc = sqlite3_step(*st);
     int ok = row ? rc == SQLITE_ROW : rc == SQLITE_DONE;
+    if ((rc & 0xff) == SQLITE_BUSY)
+        a->busy = 1;
     if (ok && row)
         *row = sqlite3_column_int(*st, 0);
     if (!ok)
@@ -668,8 +671,14 @@ int txl_applier_step(struct txl_applier *a, size_t budget, char *err, size_t err
 
 /* ---- batches: consecutive records in one transaction ---- */
 
+int txl_applier_busy(const struct txl_applier *a)
+{
+    return a->busy;
+}
+
 int txl_applier_batch_begin(struct txl_applier *a, char *err, size_t errcap)
 {
+    a->busy = 0;
     if (open_frame(a, NULL, err, errcap))
         return -1;
     if (txl_get_lsn_cached(a->db, &a->st_get_lsn, &a->batch_lsn, err, errcap)) {

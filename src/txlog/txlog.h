@@ -196,6 +196,11 @@ const char *txl_capture_error(const struct txl_capture *c); /* NULL if fine */
  * The record's LSN is stored in _orbit_applied in the same transaction. */
 struct txl_applier;
 
+/* 1 when the last batch failed because another connection held SQLite's
+ * write lock past the busy timeout (a local REINDEX on a follower, say):
+ * the batch was rolled back and can be tried again. */
+int txl_applier_busy(const struct txl_applier *a);
+
 int txl_applier_new(sqlite3 *db, struct txl_applier **out) MUSTCHECK;
 void txl_applier_free(struct txl_applier *a);
 /* Whole record: 0 applied; 1 skipped (the database already holds LSN >=

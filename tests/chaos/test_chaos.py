@@ -12,7 +12,8 @@ nft the tests are skipped with the reason.
 
 Faults: kill -9 of the leader, kill -9 of a follower, SIGSTOP/SIGCONT of the
 leader, a partition of the leader, a restart of all nodes at once, a rolling
-restart, and full CPU load (busy loops on every core: no election may start). The
+restart, a leadership transfer under load, and full CPU load (busy loops on
+every core: no election may start). The
 measured failover times (fault -> first acknowledged write of a fresh
 libpq multi-host connection with target_session_attrs=read-write) are
 printed."""
@@ -480,6 +481,28 @@ def test_partition_leader(cluster, net):
     assert not late, "the cut-off leader acknowledged writes %r s after the cut" % late[:5]
     report("%-24s the cut-off leader stopped leading %.2f s after the cut" % ("partition leader",
                                                                            state["stepdown"]))
+
+
+@pytest.mark.timeout(120)
+def test_transfer_under_load(cluster):
+    """orbitctl cluster transfer while writes go on: the leader lets the
+    commits in flight land before handing over, so none fails as 'outcome
+    unknown' and the old leader does not fence itself (restart)."""
+    state = {}
+
+    def fault():
+        lead = cluster.leader()
+        state["lead"] = lead
+        lead.t_fault = time.monotonic()
+        p = subprocess.run([CTL, "cluster", "transfer", "--peer", "%s:%d" % (lead.host, lead.peer_port)],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return lead
+
+    scenario(cluster, "transfer under load", fault)
+    old = state["lead"]
+    assert old.alive() and "event=repl.fenced" not in old.all_logs(), old.log()[-3000:]
+    assert "orbitctl cluster transfer: handing leadership over" in old.all_logs(), old.log()[-3000:]
 
 
 @pytest.mark.timeout(120)

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -1340,6 +1341,47 @@ static void test_apply_batch(void **state)
     pair_free(p);
 }
 
+/* Another connection holding the write lock: the batch fails as busy (the
+ * follower retries it), and applies once the lock is gone. */
+static void test_apply_batch_busy(void **state)
+{
+    (void)state;
+    struct pair *p = pair_new();
+    p->keep = 1;
+    auto1(p, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)");
+    auto1(p, "INSERT INTO t VALUES (1, 'a')");
+    p->keep = 0;
+    char path[] = "/tmp/orbit-unit-busy-XXXXXX", side[64];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sqlite3 *c, *other;
+    assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    exec_ok(c, "PRAGMA journal_mode=WAL");
+    struct txl_applier *ap;
+    assert_int_equal(txl_applier_new(c, &ap), 0);
+    char err[400];
+    exec_ok(other, "BEGIN IMMEDIATE");
+    assert_int_equal(txl_applier_batch_begin(ap, err, sizeof err), -1);
+    assert_int_equal(txl_applier_busy(ap), 1);
+    exec_ok(other, "COMMIT");
+    assert_int_equal(txl_applier_batch_begin(ap, err, sizeof err), 0);
+    assert_int_equal(txl_applier_busy(ap), 0);
+    for (size_t i = 0; i < p->nkept; i++)
+        assert_int_equal(txl_applier_batch_add(ap, &p->kept[i], err, sizeof err), 0);
+    assert_int_equal(txl_applier_batch_commit(ap, err, sizeof err), 0);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM t"), 1);
+    txl_applier_free(ap);
+    assert_int_equal(sqlite3_close(other), SQLITE_OK);
+    assert_int_equal(sqlite3_close(c), SQLITE_OK);
+    for (int k = 0; k < 3; k++) {
+        snprintf(side, sizeof side, "%s%s", path, k == 0 ? "" : k == 1 ? "-wal" : "-shm");
+        unlink(side);
+    }
+    pair_free(p);
+}
+
 /* Apply records on A's side too (a leader's speculative commits), then undo
  * them newest first: the checksum comes back to where it started. */
 static void test_undo(void **state)
@@ -1503,6 +1545,7 @@ int main(void)
         cmocka_unit_test(test_undetected_ddl),
         cmocka_unit_test(test_apply_rules),
         cmocka_unit_test(test_apply_batch),
+        cmocka_unit_test(test_apply_batch_busy),
         cmocka_unit_test(test_undo),
         cmocka_unit_test(test_applied_committed),
         cmocka_unit_test(test_capture_oom),
