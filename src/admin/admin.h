@@ -46,6 +46,17 @@ int adm_db_integrity(const char *path, char *result, size_t cap);
  * that is not a valid record, a write error). */
 int adm_txlog_dump(const char *dir, uint64_t from, FILE *out, char *err, size_t errcap) MUSTCHECK;
 
+/* txlog cut: the operator's answer to "a bad batch with a valid one after
+ * it" in an open segment (cluster/segcheck.c), when that is a torn last
+ * write after a power loss rather than damage: on a stopped node, copy
+ * DIR/raft/SEGMENT to SEGMENT.damaged-TIME (libraft ignores that name),
+ * then zero it from offset (a batch boundary, a multiple of 8) to its end
+ * and fsync. The records after offset are gone from this node's log; the
+ * next start repairs the database from the snapshot and the log. 0 ok,
+ * -1 with err (running node, no such open segment, bad offset, I/O). */
+int adm_txlog_cut(const char *dir, const char *segment, uint64_t offset, char *saved, size_t savedcap, char *err,
+                  size_t errcap) MUSTCHECK;
+
 /* txlog check of a stopped node: every log entry loads (libraft checks the
  * segment checksums), every command entry decodes as a record, record LSNs
  * strictly increase and agree with the snapshot, the newest snapshot's

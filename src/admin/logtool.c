@@ -4,9 +4,13 @@
  * entry is one txlog record (txl_decode). */
 #include "admin.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "admin_int.h"
 #include "cluster.h"
@@ -19,6 +23,63 @@ typedef unsigned long long ull;
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
+}
+
+/* ---- cut -------------------------------------------------------------------------- */
+
+int adm_txlog_cut(const char *dir, const char *segment, uint64_t offset, char *saved, size_t savedcap, char *err,
+                  size_t errcap)
+{
+    unsigned long long counter;
+    int used = 0;
+    if (!segment || sscanf(segment, "open-%llu%n", &counter, &used) != 1 || segment[used]) {
+        snprintf(err, errcap, "--segment must name an open segment (open-N), not \"%s\"", segment ? segment : "");
+        return -1;
+    }
+    if (adm_data_dir(dir, err, errcap))
+        return -1;
+    long pid = 0;
+    if (adm_node_running(dir, &pid)) {
+        snprintf(err, errcap, "orbitd (pid %ld) is running on %s: stop it first", pid, dir);
+        return -1;
+    }
+    char path[ADM_PATH_MAX], raft[ADM_PATH_MAX];
+    struct stat st;
+    if (adm_path(raft, sizeof raft, dir, "raft") || adm_path(path, sizeof path, raft, segment) ||
+        stat(path, &st) != 0) {
+        snprintf(err, errcap, "%s/raft/%s: %s", dir, segment, strerror(errno));
+        return -1;
+    }
+    if (offset % 8 || offset < 16 || offset > (uint64_t)st.st_size) {
+        snprintf(err, errcap, "offset %llu is not a batch boundary inside %s (%lld bytes): use the offset the "
+                 "node's error names", (ull)offset, segment, (long long)st.st_size);
+        return -1;
+    }
+    if (snprintf(saved, savedcap, "%s.damaged-%lld", path, (long long)time(NULL)) >= (int)savedcap ||
+        util_copy_file(path, saved)) {
+        snprintf(err, errcap, "cannot keep a copy of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    static const char zeros[65536];
+    uint64_t at = offset;
+    while (fd >= 0 && at < (uint64_t)st.st_size) {
+        size_t n = (uint64_t)st.st_size - at < sizeof zeros ? (size_t)((uint64_t)st.st_size - at) : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+        if (w <= 0)
+            break;
+        at += (uint64_t)w;
+    }
+    int ok = fd >= 0 && at >= (uint64_t)st.st_size && fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        snprintf(err, errcap, "cannot zero %s from byte %llu: %s (the copy is %s)", path, (ull)offset, strerror(e),
+                 saved);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- dump ------------------------------------------------------------------------ */

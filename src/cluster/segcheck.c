@@ -184,10 +184,11 @@ int clu_check_open_segments(const char *raft_dir, char *err, size_t errcap)
             if (batch_at(b, len, off)) {
                 snprintf(err, errcap,
                          "raft log %s: open segment %s has a batch at byte %zu that fails its checksum, "
-                         "and the later open segment %s holds valid records: this is damage to written "
-                         "records, not a torn write; the node does not start rather than drop them "
+                         "and the later open segment %s holds valid records: this looks like damage to written "
+                         "records, not a torn write; the node does not start rather than drop them. To accept "
+                         "losing them: orbitctl txlog cut --data-dir DIR --segment %s --offset %zu --force "
                          "(docs/cluster.md, \"A damaged log\")",
-                         raft_dir, torn_in, torn_at, name);
+                         raft_dir, torn_in, torn_at, name, name, off);
                 rc = CLU_ECORRUPT;
             }
             util_free(b);
@@ -204,10 +205,11 @@ int clu_check_open_segments(const char *raft_dir, char *err, size_t errcap)
             if (next) {
                 snprintf(err, errcap,
                          "raft log %s: open segment %s: the batch at byte %zu fails its checksum but a valid "
-                         "batch follows at byte %zu: this is damage to written records, not a torn write; "
-                         "the node does not start rather than drop the records after it "
+                         "batch follows at byte %zu: this looks like damage to written records, not a torn "
+                         "write; the node does not start rather than drop the records after it. To accept "
+                         "losing them: orbitctl txlog cut --data-dir DIR --segment %s --offset %zu --force "
                          "(docs/cluster.md, \"A damaged log\")",
-                         raft_dir, name, off, next);
+                         raft_dir, name, off, next, name, off);
                 rc = CLU_ECORRUPT;
             } else {
                 log_warn("cluster.log_torn_tail", "file=%s offset=%zu bytes=%zu msg=\"the last write before "

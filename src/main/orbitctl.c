@@ -235,6 +235,42 @@ static int cmd_txlog_check(int argc, char **argv)
     return rc;
 }
 
+static int cmd_txlog_cut(int argc, char **argv)
+{
+    const char *dir = NULL, *segment = NULL, *offset = NULL;
+    int force = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--segment") == 0 && i + 1 < argc)
+            segment = argv[++i];
+        else if (strcmp(argv[i], "--offset") == 0 && i + 1 < argc)
+            offset = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else {
+            fprintf(stderr, "orbitctl txlog cut: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long at = offset ? strtoull(offset, &end, 10) : 0;
+    if (!dir || !segment || !offset || !*offset || *offset == '-' || *end || errno || !force) {
+        fprintf(stderr, "orbitctl txlog cut: usage: orbitctl txlog cut --data-dir DIR --segment open-N --offset BYTE "
+                "--force (the records after BYTE are lost)\n");
+        return 2;
+    }
+    char saved[4200], err[4600];
+    if (adm_txlog_cut(dir, segment, at, saved, sizeof saved, err, sizeof err)) {
+        fprintf(stderr, "orbitctl txlog cut: %s\n", err);
+        return 1;
+    }
+    printf("%s: zeroed from byte %llu; the original is kept as %s. The next start repairs the database from "
+           "the snapshot and the log.\n", segment, at, saved);
+    return 0;
+}
+
 static int cmd_cluster_add(int argc, char **argv)
 {
     return cmd_cluster_change("add", argc, argv);
@@ -289,6 +325,14 @@ static const struct command commands[] = {
      "Exit status: 0 ok (warnings allowed), 1 problems found, 2 usage error or the check could not run (no\n"
      "such data dir, orbitd running on it).\n",
      cmd_txlog_check, 0},
+    {"txlog cut", "--data-dir DIR --segment open-N --offset BYTE --force [--json]",
+     "cut an open segment back at a damaged batch the node refuses to start with",
+     "When a stopped node reports a batch that fails its checksum with valid batches after it in an open\n"
+     "segment, it refuses to start rather than drop the records after it. If that follows a power loss (the\n"
+     "last write torn with its sectors out of order) or you accept losing those records on this node, this\n"
+     "zeroes the segment from BYTE on (the offset the error names), after keeping a copy next to it. In a\n"
+     "cluster, prefer removing the node and joining it again: it then gets everything from the others.\n",
+     cmd_txlog_cut, 0},
     {"cluster status", "--http HOST:PORT [--json]", "every member: role, state, term, commit/applied, lag",
      "Reads the node's /status (its view of the configuration and, on the leader, of replication) and asks\n"
      "every member over its peer port for its own state, term, commit and applied index and LSN.\n",

@@ -129,7 +129,7 @@ def test_usage_errors(stopped):
     assert "txlog check --data-dir" in orbitctl("--help").stdout
 
 
-COMMANDS = [["check"], ["txlog", "dump"], ["txlog", "check"], ["cluster", "status"], ["cluster", "add"],
+COMMANDS = [["check"], ["txlog", "dump"], ["txlog", "check"], ["txlog", "cut"], ["cluster", "status"], ["cluster", "add"],
             ["cluster", "remove"], ["cluster", "assign"], ["cluster", "transfer"], ["cluster", "verify"],
             ["cluster", "recover"], ["version"]]
 

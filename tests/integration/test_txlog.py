@@ -3,6 +3,7 @@ ahead of its log, snapshots and log compaction, a full disk."""
 import glob
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -271,12 +272,9 @@ def test_torn_log_tail_is_cut_back(server):
     c.close()
 
 
-@pytest.mark.timeout(90)
-def test_damage_inside_an_open_segment_stops_the_node(server):
-    """A bad batch with valid batches after it in an open segment is damage
-    to acknowledged records, not a torn write: libraft's loader would cut
-    the log there and drop them, so the node refuses to start, naming the
-    file and offset, and `txlog check` fails the same way."""
+def damage_open_segment(server):
+    """20 acknowledged inserts, kill -9, then one byte flipped in the middle
+    of the open segment's records. Returns (segment path, offset, old byte)."""
     c = server.connect()
     cur = c.cursor()
     cur.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
@@ -288,11 +286,21 @@ def test_damage_inside_an_open_segment_stops_the_node(server):
     opens = [os.path.join(raft, n) for n in os.listdir(raft) if n.startswith("open-")]
     seg = max(opens, key=lambda f: len(open(f, "rb").read().rstrip(b"\0")))
     data = open(seg, "rb").read()
-    end = len(data.rstrip(b"\0"))
-    assert end > 2000, end
-    with open(seg, "r+b") as fh:  # a byte inside some record in the middle
-        fh.seek(end // 2)
-        fh.write(bytes([data[end // 2] ^ 0x5A]))
+    at = len(data.rstrip(b"\0")) // 2
+    assert at > 1000, at
+    with open(seg, "r+b") as fh:
+        fh.seek(at)
+        fh.write(bytes([data[at] ^ 0x5A]))
+    return seg, at, data[at]
+
+
+@pytest.mark.timeout(90)
+def test_damage_inside_an_open_segment_stops_the_node(server):
+    """A bad batch with valid batches after it in an open segment is damage
+    to acknowledged records, not a torn write: libraft's loader would cut
+    the log there and drop them, so the node refuses to start, naming the
+    file and offset, and `txlog check` fails the same way."""
+    seg, at, byte = damage_open_segment(server)
     p = subprocess.run([ORBITCTL, "txlog", "check", "--data-dir", server.data_dir], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 1, p.stdout + p.stderr
@@ -303,12 +311,41 @@ def test_damage_inside_an_open_segment_stops_the_node(server):
     assert os.path.basename(seg) in msg and "valid batch follows" in msg, msg
     # the log was not cut: put the byte back and every row is there
     with open(seg, "r+b") as fh:
-        fh.seek(end // 2)
-        fh.write(bytes([data[end // 2]]))
+        fh.seek(at)
+        fh.write(bytes([byte]))
     server.start()
     c = server.connect()
     assert scalar(c, "SELECT count(*) FROM t") == 20
     c.close()
+
+
+@pytest.mark.timeout(90)
+def test_txlog_cut_accepts_the_loss_the_node_refused(server):
+    """The refusal names the command that accepts losing the records after
+    the damage; after it the node starts, repairs its database to match the
+    log, and takes writes. A copy of the segment is kept."""
+    seg, at, _ = damage_open_segment(server)
+    with pytest.raises(orbit.StartError) as e:
+        server.start()
+    m = re.search(r"orbitctl txlog cut --data-dir DIR --segment (\S+) --offset (\d+) --force", str(e.value))
+    assert m and m.group(1) == os.path.basename(seg), str(e.value)
+    base = [ORBITCTL, "txlog", "cut", "--data-dir", server.data_dir, "--segment", m.group(1), "--offset", m.group(2)]
+    p = subprocess.run(base, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr  # --force is required
+    p = subprocess.run(base + ["--force"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert glob.glob(seg + ".damaged-*"), os.listdir(os.path.dirname(seg))
+    server.start()
+    c = server.connect()
+    n = scalar(c, "SELECT count(*) FROM t")
+    assert 0 < n < 20, n
+    c.cursor().execute("INSERT INTO t VALUES (100, 'after')")
+    assert scalar(c, "SELECT count(*) FROM t") == n + 1
+    c.close()
+    server.stop()
+    p = subprocess.run([ORBITCTL, "txlog", "check", "--data-dir", server.data_dir], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 @pytest.mark.timeout(90)
