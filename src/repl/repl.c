@@ -1349,13 +1349,15 @@ static int wait_applied(struct rpl *r, struct exe_pool *pool, uint64_t want, uin
     pthread_mutex_lock(&r->mu);
     atomic_fetch_add(&r->visible_waiters, 1);
     /* a commit whose Raft entry failed never becomes applied: stop
-     * waiting when the node stops or breaks (the reader's answer then
-     * goes out; the node is going away or refusing writes anyway) */
+     * waiting when the node stops, or (a read fence) when it breaks */
     /* (local: want is this node's own frontier, and a COMMIT that failed
      * after moving the frontier to its LSN gives that LSN back: nothing
-     * may ever apply it, so stop waiting) */
+     * may ever apply it, so stop waiting. But a broken node's commits that
+     * missed the log stay in its database until it restarts, which it does
+     * within a tick: a local reader keeps waiting rather than show them.) */
     while (atomic_load(&r->applied_lsn) < want && (!local || atomic_load(&r->frontier) >= want) &&
-           !atomic_load(&r->stopping) && !atomic_load(&r->broken) && (!deadline_ns || util_now_ns() < deadline_ns)) {
+           !atomic_load(&r->stopping) && (local || !atomic_load(&r->broken)) &&
+           (!deadline_ns || util_now_ns() < deadline_ns)) {
         util_cond_wait_ns(&r->applied_cv, &r->mu, 50000000ull);
     }
     atomic_fetch_sub(&r->visible_waiters, 1);
