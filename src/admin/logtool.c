@@ -50,7 +50,14 @@ int adm_txlog_cut(const char *dir, const char *segment, uint64_t offset, char *s
         snprintf(err, errcap, "%s/raft/%s: %s", dir, segment, strerror(errno));
         return -1;
     }
-    if (offset % 8 || offset < 16 || offset > (uint64_t)st.st_size) {
+    /* after the segment header: 8 bytes (format 1), 16 (format 2) */
+    unsigned char head[8] = {0};
+    FILE *hf = fopen(path, "rb");
+    size_t got = hf ? fread(head, 1, sizeof head, hf) : 0;
+    if (hf)
+        fclose(hf);
+    uint64_t header = got == 8 && head[0] == 2 ? 16 : 8;
+    if (offset % 8 || offset < header || offset > (uint64_t)st.st_size) {
         snprintf(err, errcap, "offset %llu is not a batch boundary inside %s (%lld bytes): use the offset the "
                  "node's error names", (ull)offset, segment, (long long)st.st_size);
         return -1;

@@ -74,11 +74,18 @@ static size_t batch_at(const unsigned char *b, size_t len, size_t off)
     if (n == 0 || n > (len - off - 16) / 16)
         return 0;
     size_t hdr = 8 + 16 * (size_t)n;
+    /* the cheap checks first (a search past a bad batch tries every 8-byte
+     * boundary): entry types 1-3, the three unused bytes zero, sizes that
+     * are multiples of 8 */
+    uint64_t data = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *e = b + off + 16 + 16 * i;
+        if (e[8] < 1 || e[8] > 3 || e[9] || e[10] || e[11] || le32(e + 12) % 8)
+            return 0;
+        data += le32(e + 12);
+    }
     if (seg_crc(b + off + 8, hdr) != le32(b + off))
         return 0;
-    uint64_t data = 0;
-    for (uint64_t i = 0; i < n; i++)
-        data += le32(b + off + 16 + 16 * i + 12);
     if (data > len - off - 8 - hdr)
         return 0;
     if (seg_crc(b + off + 8 + hdr, (size_t)data) != le32(b + off + 4))

@@ -398,6 +398,21 @@ static char *slurp(FILE *f)
     return b;
 }
 
+/* A JSON string of text (bytes that are not UTF-8 become '?'). */
+static json_t *text_json(char *text)
+{
+    if (!text)
+        return json_string("");
+    json_t *j = json_string(text);
+    if (j)
+        return j;
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(text);
+    return j ? j : json_string("");
+}
+
 /* --json for a command that prints text: run it with stdout and stderr
  * going to temporary files, then print one JSON object with its exit code
  * and both texts. */
@@ -421,8 +436,8 @@ static int run_json(const struct command *c, int argc, char **argv)
     close(saved_out);
     close(saved_err);
     char *out = slurp(o), *err = slurp(e);
-    json_t *j = json_pack("{s:s, s:i, s:b, s:s, s:s}", "command", c->name, "exit_code", rc, "ok", rc == 0, "output",
-                          out ? out : "", "error", err ? err : "");
+    json_t *j = json_pack("{s:s, s:i, s:b, s:o, s:o}", "command", c->name, "exit_code", rc, "ok", rc == 0, "output",
+                          text_json(out), "error", text_json(err));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     printf("%s\n", text ? text : "{\"ok\": false, \"error\": \"out of memory\"}");
     free(text);

@@ -35,6 +35,7 @@ struct rpl {
     int transferring;          /* loop: rpl_step_down's transfer is under way */
     uint64_t xfer_to;          /* loop: the voter to hand over to (0: the best) */
     clu_done_cb xfer_cb;       /* loop: a TRANSFER request's answer, or NULL (SIGTERM) */
+    int transfer_started;      /* loop: clu_transfer was called (libraft answers from then on) */
     void *xfer_data;
     uv_timer_t step_timer;     /* loop: waits for the records in flight before the transfer */
     uint64_t step_down_t0;
@@ -616,8 +617,6 @@ static void fsm_snapshot_end(void *ud, void *snap, int status, const struct clu_
     }
 }
 
-static void fence(struct rpl *r, uint64_t term, const char *why);
-
 static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *path)
 {
     struct rpl *r = ud;
@@ -651,8 +650,8 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
          * is half restored with no applier: start over (startup restores
          * the newest snapshot before serving) */
         log_error("repl.restore_failed", "path=%s msg=\"%s\"", path, err);
-        fence(r, 0, "a snapshot could not be restored");
-        return CLU_EIO;
+        log_error("repl.stopped", "msg=\"exiting: the next start restores the newest snapshot before serving\"");
+        _exit(4); /* not a re-exec: a restore that keeps failing (a full disk) would loop */
     }
     atomic_store(&r->applied_lsn, lsn);
     atomic_store(&r->frontier, lsn);
@@ -1007,6 +1006,14 @@ void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
         uv_timer_stop(&r->step_timer);
         uv_close((uv_handle_t *)&r->step_timer, NULL);
         r->timer_on = 0;
+    }
+    if (r->xfer_cb && !r->transfer_started) {
+        /* a TRANSFER request still waiting for the commits in flight: its
+         * timer is gone, answer it now (its peer-port thread waits) */
+        clu_done_cb xcb = r->xfer_cb;
+        r->xfer_cb = NULL;
+        r->transferring = 0;
+        xcb(r->xfer_data, CLU_ESHUTDOWN);
     }
     r->stop_cb = cb;
     r->stop_data = data;
@@ -1458,6 +1465,7 @@ static void stepped_down(void *data, int status)
 {
     struct rpl *r = data;
     r->transferring = 0;
+    r->transfer_started = 0;
     resume_writers(r); /* now they meet "not the leader" (25006) */
     if (status == 0)
         log_info("repl.transferred", "msg=\"leadership handed over\"");
@@ -1483,6 +1491,7 @@ static void step_down_poll(uv_timer_t *t)
         return;
     uv_timer_stop(t);
     int rc = !r->node || !clu_is_leader(r->node) ? CLU_ENOTLEADER : clu_transfer(r->node, r->xfer_to, stepped_down, r);
+    r->transfer_started = rc == 0;
     if (rc != 0) {
         r->transferring = 0;
         resume_writers(r);
