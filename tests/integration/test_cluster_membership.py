@@ -97,6 +97,19 @@ def three_voters(orbit_factory):
     return a, b, c
 
 
+def voters_and_standby(orbit_factory):
+    """a bootstraps, b joins as a voter and s as a standby; rows 1-10 are
+    on all three when it returns."""
+    a = first_node(orbit_factory)
+    b = join(orbit_factory, a)
+    s = join(orbit_factory, a, "--join-role", "standby")
+    ia, ib, i_s = node_id(a), node_id(b), node_id(s)
+    wait_for("two voters and a standby", lambda: roles(a) == {ia: "voter", ib: "voter", i_s: "standby"})
+    insert(a, range(1, 11))
+    wait_rows([a, b, s], expect(range(1, 11)))
+    return a, b, s
+
+
 def first_node(orbit_factory, args=(), sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",)):
     """A fresh node that bootstraps the cluster, with table t."""
     a = orbit_factory(args=list(args), timeout=20)
@@ -402,13 +415,7 @@ def test_standby_is_never_promoted(orbit_factory):
     """Only voters can lead: with the quorum of voters gone, a standby stays
     a follower (an async replica may miss acknowledged writes, so promoting
     it could lose them)."""
-    a = first_node(orbit_factory)
-    b = join(orbit_factory, a)
-    s = join(orbit_factory, a, "--join-role", "standby")
-    ia, ib, i_s = node_id(a), node_id(b), node_id(s)
-    wait_for("two voters and a standby", lambda: roles(a) == {ia: "voter", ib: "voter", i_s: "standby"})
-    insert(a, range(1, 11))
-    wait_rows([a, b, s], expect(range(1, 11)))
+    a, b, s = voters_and_standby(orbit_factory)
     a.kill9()
     # b alone is not a majority of {a, b}; s may not stand for election at all
     time.sleep(3)
@@ -451,13 +458,7 @@ def test_voter_made_spare_settles_and_comes_back(orbit_factory):
 def test_a_paused_standby_never_holds_up_commits(orbit_factory):
     """A standby is asynchronous: with it stopped (SIGSTOP), the voters go
     on committing; resumed, it catches up."""
-    a = first_node(orbit_factory)
-    b = join(orbit_factory, a)
-    sb = join(orbit_factory, a, "--join-role", "standby")
-    ia, ib, i_s = node_id(a), node_id(b), node_id(sb)
-    wait_for("two voters and a standby", lambda: roles(a) == {ia: "voter", ib: "voter", i_s: "standby"})
-    insert(a, range(1, 11))
-    wait_rows([a, b, sb], expect(range(1, 11)))
+    a, b, sb = voters_and_standby(orbit_factory)
     sb.signal(signal.SIGSTOP)
     try:
         done = threading.Event()
