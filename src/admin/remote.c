@@ -175,7 +175,8 @@ static int valid_role(const char *role, char *err, size_t errcap)
 {
     enum clu_member_role r;
     if (clu_member_role_parse(role, &r)) {
-        snprintf(err, errcap, "invalid role \"%s\" (voter, standby or spare)", role ? role : "");
+        snprintf(err, errcap, "invalid role \"%s\" (voter, standby, spare; assign also takes witness)",
+                 role ? role : "");
         return -1;
     }
     return 0;
@@ -211,14 +212,159 @@ int adm_cluster_remove(const char *member, const char *id, char *out, size_t cap
     return request(member, req, out, cap, err, errcap);
 }
 
+/* Where id is (its peer address), what the configuration makes it, and
+ * the leader's peer address, as member sees them (MEMBERS). */
+struct member_info {
+    char address[256], role[16], leader[256];
+};
+
+static int find_member(const char *member, const char *id, struct member_info *mi, char *err, size_t errcap)
+{
+    char head[512];
+    struct buf lines;
+    buf_init(&lines);
+    memset(mi, 0, sizeof *mi);
+    if (clu_rpc_call(member, "MEMBERS", head, sizeof head, &lines, 10000, err, errcap) != CLU_OK) {
+        buf_free(&lines);
+        return -1;
+    }
+    buf_putc(&lines, 0);
+    unsigned long long want = strtoull(id, NULL, 16), lid = 0;
+    unsigned n = 0;
+    if (sscanf(head, "%u %llx", &n, &lid) != 2)
+        lid = 0;
+    for (const char *p = lines.data; p && *p;) {
+        char mid[32], addr[256], role[16];
+        if (sscanf(p, "%31s %255s %15s", mid, addr, role) == 3) {
+            unsigned long long v = strtoull(mid, NULL, 16);
+            if (v == want) {
+                util_strlcpy(mi->address, addr, sizeof mi->address);
+                util_strlcpy(mi->role, role, sizeof mi->role);
+            }
+            if (v == lid)
+                util_strlcpy(mi->leader, addr, sizeof mi->leader);
+        }
+        const char *eol = strchr(p, '\n');
+        p = eol ? eol + 1 : p + strlen(p);
+    }
+    buf_free(&lines);
+    if (!mi->address[0]) {
+        snprintf(err, errcap, "%s is not a member (as %s sees it)", id, member);
+        return -1;
+    }
+    if (!mi->leader[0]) {
+        snprintf(err, errcap, "no leader is known to %s right now; retry", member);
+        return -1;
+    }
+    if (want == lid) {
+        snprintf(err, errcap, "%s is the leader: transfer leadership first (orbitctl cluster transfer)", id);
+        return -1;
+    }
+    return 0;
+}
+
+#define CONVERT_WAIT_S 60
+#define CATCH_UP_WAIT_S 3600
+
+/* Ask the node at address to CONVERT what until it says it is "already"
+ * one (it restarts in between). */
+static int convert(const char *address, const char *what, char *err, size_t errcap)
+{
+    char req[32], reply[512], why[512] = "";
+    snprintf(req, sizeof req, "CONVERT %s", what);
+    int refused = 0;
+    for (int i = 0; i < CONVERT_WAIT_S * 5; i++) {
+        if (i)
+            usleep(200000);
+        int rc = clu_rpc_call(address, req, reply, sizeof reply, NULL, 5000, why, sizeof why);
+        if (rc == CLU_OK && strncmp(reply, "already", 7) == 0)
+            return 0;
+        /* refused (a leader, a witness that still votes, an orbitd without
+         * CONVERT): a role change may take a moment to reach the node */
+        if (rc == CLU_EINVAL && ++refused >= 25) {
+            snprintf(err, errcap, "%s", why);
+            return -1;
+        }
+        if (rc == CLU_OK && (i == 0 || strncmp(reply, "restarting", 10) != 0))
+            fprintf(stderr, "%s: %s\n", address, reply);
+    }
+    snprintf(err, errcap, "%s did not come back as a %s within %d s%s%s", address,
+             strcmp(what, "data") == 0 ? "data node" : "witness", CONVERT_WAIT_S, why[0] ? ": " : "", why);
+    return -1;
+}
+
+/* Wait until the node at address has applied what the leader had
+ * committed when the wait began; progress on stderr. */
+static int catch_up(const char *address, const char *leader, char *err, size_t errcap)
+{
+    char reply[256], st[16];
+    unsigned long long term, commit, applied, last, lsn, target = 0;
+    if (clu_rpc_call(leader, "STATUS", reply, sizeof reply, NULL, 5000, err, errcap) != CLU_OK ||
+        sscanf(reply, "%15s %llu %llu %llu %llu %llu", st, &term, &target, &applied, &last, &lsn) != 6) {
+        if (!*err)
+            snprintf(err, errcap, "%s: unexpected STATUS answer", leader);
+        return -1;
+    }
+    for (int i = 0; i < CATCH_UP_WAIT_S * 2; i++) {
+        char why[256] = "";
+        if (clu_rpc_call(address, "STATUS", reply, sizeof reply, NULL, 5000, why, sizeof why) == CLU_OK &&
+            sscanf(reply, "%15s %llu %llu %llu %llu %llu", st, &term, &commit, &applied, &last, &lsn) == 6) {
+            if (applied >= target)
+                return 0;
+            if (i % 10 == 0)
+                fprintf(stderr, "%s: catching up: applied index %llu of %llu (LSN %llu)\n", address, applied,
+                        target, lsn);
+        }
+        usleep(500000);
+    }
+    snprintf(err, errcap, "%s did not catch up to index %llu within %d s", address, target, CATCH_UP_WAIT_S);
+    return -1;
+}
+
+static int assign_req(const char *member, const char *id, const char *role, char *out, size_t cap, char *err,
+                      size_t errcap)
+{
+    char req[64];
+    snprintf(req, sizeof req, "ASSIGN %s %s", id, role);
+    return request(member, req, out, cap, err, errcap);
+}
+
+/* A witness is a voter to Raft that the node itself keeps without data:
+ * becoming one, or ceasing to be one, is the node's change (CONVERT over
+ * its peer port; it restarts), around the configuration's. */
 int adm_cluster_assign(const char *member, const char *id, const char *role, char *out, size_t cap,
                        char *err, size_t errcap)
 {
-    char req[64];
-    if (valid_id(id, err, errcap) || valid_role(role, err, errcap))
+    struct member_info mi;
+    char reply[512], why[512];
+    int to_witness = role && strcmp(role, "witness") == 0;
+    if (valid_id(id, err, errcap) || (!to_witness && valid_role(role, err, errcap)))
         return -1;
-    snprintf(req, sizeof req, "ASSIGN %s %s", id, role);
-    return request(member, req, out, cap, err, errcap);
+    if (to_witness) {
+        if (find_member(member, id, &mi, err, errcap) || convert(mi.address, "witness", err, errcap))
+            return -1;
+        if (strcmp(mi.role, "voter") != 0 && assign_req(member, id, "voter", reply, sizeof reply, err, errcap))
+            return -1;
+        snprintf(out, cap, "done: %s is a witness (a voter that keeps the Raft log, not the data)", id);
+        return 0;
+    }
+    /* CONVERT data: a data node (or an orbitd without CONVERT) says so and
+     * is assigned as usual; a witness that votes refuses until it is made a
+     * standby; a witness that is a standby converts at once */
+    if (find_member(member, id, &mi, why, sizeof why))
+        return assign_req(member, id, role, out, cap, err, errcap); /* the leader's answer */
+    int rc = clu_rpc_call(mi.address, "CONVERT data", reply, sizeof reply, NULL, 10000, why, sizeof why);
+    int voting_witness = rc == CLU_EINVAL && strstr(why, "this witness is");
+    if (!voting_witness && (rc != CLU_OK || strncmp(reply, "already", 7) == 0))
+        return assign_req(member, id, role, out, cap, err, errcap);
+    if ((voting_witness && assign_req(member, id, "standby", reply, sizeof reply, err, errcap)) ||
+        convert(mi.address, "data", err, errcap) || catch_up(mi.address, mi.leader, err, errcap))
+        return -1;
+    if (strcmp(role, "standby") == 0) {
+        snprintf(out, cap, "done: %s holds the data again, as a standby", id);
+        return 0;
+    }
+    return assign_req(member, id, role, out, cap, err, errcap);
 }
 
 int adm_cluster_transfer(const char *member, const char *id, char *out, size_t cap, char *err,

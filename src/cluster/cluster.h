@@ -412,4 +412,10 @@ int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn,
 int clu_recover(const char *data_dir, const char *members, const char *address, uint64_t *id,
                 char *err, size_t errcap) MUSTCHECK;
 
+/* On a STOPPED node that is not a voter: forget its Raft log and snapshots
+ * (DATA/raft but its term and vote, DATA/snapshots). It starts as a member
+ * with an empty log and catches up from the leader (a snapshot, then the
+ * log): how a witness made a standby gets its data (docs/repl.md). */
+int clu_log_wipe(const char *data_dir, char *err, size_t errcap) MUSTCHECK;
+
 #endif

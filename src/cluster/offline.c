@@ -306,3 +306,45 @@ int clu_recover(const char *data_dir, const char *members, const char *address, 
     raft_configuration_close(&conf);
     return rc;
 }
+
+/* Unlink every file of dir for which keep() is 0, then fsync dir. */
+static int wipe_dir(const char *dir, int (*keep)(const char *name), char *err, size_t errcap)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? CLU_OK : (snprintf(err, errcap, "cannot list %s: %s", dir, strerror(errno)), CLU_EIO);
+    struct dirent *e;
+    char path[CLU_PATH_MAX];
+    int rc = CLU_OK;
+    while (rc == CLU_OK && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || (keep && keep(e->d_name)))
+            continue;
+        if (clu_path(path, sizeof path, dir, e->d_name, NULL) || (unlink(path) && errno != ENOENT)) {
+            snprintf(err, errcap, "cannot remove %s/%s: %s", dir, e->d_name, strerror(errno));
+            rc = CLU_EIO;
+        }
+    }
+    closedir(d);
+    if (rc == CLU_OK && clu_fsync_path(dir)) {
+        snprintf(err, errcap, "cannot fsync %s: %s", dir, strerror(errno));
+        rc = CLU_EIO;
+    }
+    return rc;
+}
+
+static int is_metadata(const char *name)
+{
+    return strcmp(name, "metadata1") == 0 || strcmp(name, "metadata2") == 0;
+}
+
+int clu_log_wipe(const char *data_dir, char *err, size_t errcap)
+{
+    char raft_dir[CLU_PATH_MAX], snap_dir[CLU_PATH_MAX];
+    if (clu_path(raft_dir, sizeof raft_dir, data_dir, "raft", NULL) ||
+        clu_path(snap_dir, sizeof snap_dir, data_dir, "snapshots", NULL)) {
+        snprintf(err, errcap, "path too long: %s", data_dir);
+        return CLU_EINVAL;
+    }
+    int rc = wipe_dir(raft_dir, is_metadata, err, errcap);
+    return rc == CLU_OK ? wipe_dir(snap_dir, NULL, err, errcap) : rc;
+}

@@ -449,12 +449,7 @@ int clu_snapshot_verify(const char *snap_dir, const struct clu_snapshot_desc *d,
 
 int clu_fsync_path(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno_status(errno);
-    int rc = fsync(fd) ? errno_status(errno) : CLU_OK;
-    close(fd);
-    return rc;
+    return util_fsync_path(path) ? errno_status(errno) : CLU_OK;
 }
 
 int clu_mkdir_p(const char *path)

@@ -101,7 +101,7 @@ static int cmd_cluster_change(const char *sub, int argc, char **argv)
         fprintf(stderr, "orbitctl cluster %s: usage: %s\n", sub,
                 strcmp(sub, "add") == 0      ? "orbitctl cluster add --peer MEMBER NODE_PEER [--role voter|standby|spare]"
                 : strcmp(sub, "remove") == 0 ? "orbitctl cluster remove --peer MEMBER ID"
-                : strcmp(sub, "assign") == 0 ? "orbitctl cluster assign --peer MEMBER ID voter|standby|spare"
+                : strcmp(sub, "assign") == 0 ? "orbitctl cluster assign --peer MEMBER ID voter|standby|spare|witness"
                                              : "orbitctl cluster transfer --peer MEMBER [--to ID]");
         return 2;
     }
@@ -341,8 +341,11 @@ static const struct command commands[] = {
      "add the node listening on NODE_PEER (started with --join)", NULL, cmd_cluster_add, 0},
     {"cluster remove", "--peer MEMBER ID [--json]", "remove a member (not the leader: transfer first)", NULL,
      cmd_cluster_remove, 0},
-    {"cluster assign", "--peer MEMBER ID voter|standby|spare [--json]", "change a member's role online",
-     "A voter made a spare becomes a standby first, so that it learns it no longer votes.\n",
+    {"cluster assign", "--peer MEMBER ID voter|standby|spare|witness [--json]", "change a member's role online",
+     "A voter made a spare becomes a standby first, so that it learns it no longer votes.\n"
+     "witness: the node drops its data and restarts as a voter that keeps only the Raft log.\n"
+     "A witness given any other role becomes a standby, forgets its log, restarts and catches up\n"
+     "from the leader (a snapshot, then the log; progress on stderr), then takes the role.\n",
      cmd_cluster_assign, 0},
     {"cluster transfer", "--peer MEMBER [--to ID] [--json]", "hand leadership to another voter", NULL,
      cmd_cluster_transfer, 0},

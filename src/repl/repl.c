@@ -32,6 +32,9 @@ struct rpl {
     int multi;                 /* more than one node may lead: see repair_if_ahead */
     int started;               /* the node started: a stop after this is a clean one */
     int witness;               /* a voter without data (DATA/witness): see docs/repl.md */
+    int wiped;                 /* DATA/convert-data was carried out at this start */
+    atomic_int self_role;      /* this node's clu_member_role in its configuration; -1 unknown */
+    atomic_ullong convert_at;  /* a CONVERT was answered: restart at this time (ns) */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
     uint64_t xfer_to;          /* loop: the voter to hand over to (0: the best) */
     clu_done_cb xfer_cb;       /* loop: a TRANSFER request's answer, or NULL (SIGTERM) */
@@ -106,16 +109,6 @@ static int exec1(sqlite3 *db, const char *sql, char *err, size_t errcap)
     return 0;
 }
 
-static int fsync_path(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* Copy database file src_path into the open connection dst (all of it,
  * in bounded steps). 0 or -1 with err. */
 static int backup_into(sqlite3 *dst, const char *src_path, char *err, size_t errcap)
@@ -170,7 +163,7 @@ static int make_base(struct rpl *r, char *err, size_t errcap)
     sqlite3_close(db);
     if (rc)
         return -1;
-    if (fsync_path(tmp) || rename(tmp, r->base_path) || fsync_path(r->data_dir)) {
+    if (util_fsync_path(tmp) || rename(tmp, r->base_path) || util_fsync_path(r->data_dir)) {
         snprintf(err, errcap, "could not write %s: %s", r->base_path, strerror(errno));
         return -1;
     }
@@ -710,12 +703,54 @@ static const struct clu_fsm_ops fsm_ops = {
 
 /* ---- lifecycle ---- */
 
+/* The database's files (a witness keeps none: a fresh empty one is made). */
+static int drop_database(struct rpl *r, char *err, size_t errcap)
+{
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s%s", r->db_path, sfx[i]);
+        if (unlink(p) && errno != ENOENT) {
+            snprintf(err, errcap, "cannot remove %s: %s", p, strerror(errno));
+            return -1;
+        }
+    }
+    return util_fsync_path(r->data_dir) ? (snprintf(err, errcap, "cannot fsync %s", r->data_dir), -1) : 0;
+}
+
+/* DATA/convert-data (a CONVERT data answered before the restart): the
+ * witness forgets its log, its snapshots and its (empty) database, and
+ * stops being a witness; each step can be repeated if a crash cuts it. */
+static int convert_to_data(struct rpl *r, char *err, size_t errcap)
+{
+    char marker[4200], wmarker[4200];
+    struct stat sb;
+    snprintf(marker, sizeof marker, "%s/convert-data", r->data_dir);
+    if (stat(marker, &sb) != 0)
+        return 0;
+    snprintf(wmarker, sizeof wmarker, "%s/witness", r->data_dir);
+    if (clu_log_wipe(r->data_dir, err, errcap) || drop_database(r, err, errcap) ||
+        (unlink(wmarker) && errno != ENOENT) || unlink(marker) || util_fsync_path(r->data_dir)) {
+        if (!*err)
+            snprintf(err, errcap, "converting to a data node: %s", strerror(errno));
+        return -1;
+    }
+    r->wiped = 1;
+    log_warn("repl.convert", "to=data msg=\"the Raft log was wiped; this node catches up from the leader as a "
+             "standby\"");
+    return 0;
+}
+
 /* A witness is chosen when the node joins (join_role = witness on a fresh
- * data dir) and stays one: DATA/witness records it. */
+ * data dir), or later with CONVERT witness, and stays one until CONVERT
+ * data: DATA/witness records it. */
 static int witness_mode(struct rpl *r, const struct rpl_config *cfg, char *err, size_t errcap)
 {
     char marker[4200], meta[4200];
     struct stat sb;
+    *err = 0;
+    if (convert_to_data(r, err, errcap))
+        return -1;
     snprintf(marker, sizeof marker, "%s/witness", r->data_dir);
     snprintf(meta, sizeof meta, "%s/raft/metadata1", r->data_dir);
     int asked = cfg->join_role && strcmp(cfg->join_role, "witness") == 0;
@@ -732,6 +767,8 @@ static int witness_mode(struct rpl *r, const struct rpl_config *cfg, char *err, 
     } else if (asked) {
         log_warn("repl.witness", "msg=\"join_role = witness is ignored: this node already holds data\"");
     }
+    if (r->witness && drop_database(r, err, errcap))
+        return -1;
     if (r->witness)
         log_info("repl.witness", "msg=\"witness: votes and keeps the Raft log; no data, no SQL sessions\"");
     return 0;
@@ -746,6 +783,7 @@ int rpl_open(const struct rpl_config *cfg, struct rpl **out, char *err, size_t e
         return -1;
     }
     r->cfg = *cfg;
+    atomic_store(&r->self_role, -1);
     util_strlcpy(r->data_dir, cfg->data_dir, sizeof r->data_dir);
     util_strlcpy(r->db_path, cfg->db_path, sizeof r->db_path);
     util_strlcpy(r->peer, cfg->peer ? cfg->peer : "", sizeof r->peer);
@@ -862,6 +900,78 @@ static void timer_cb(uv_timer_t *t)
         r->st.last_index = clu_last_index(r->node);
         r->st.snapshot_index = clu_snapshot_index(r->node);
         pthread_mutex_unlock(&r->mu);
+        struct clu_member m[16];
+        int k = clu_members(r->node, m, 16), self = -1;
+        for (int i = 0; i < k; i++)
+            if (m[i].id == r->node_id)
+                self = (int)m[i].role;
+        atomic_store(&r->self_role, self);
+    }
+    uint64_t at = atomic_load(&r->convert_at);
+    if (at && util_now_ns() >= at && r->cfg.restart) {
+        log_warn("repl.convert", "msg=\"restarting to change what this node keeps\"");
+        r->cfg.restart();
+    }
+}
+
+/* CONVERT witness|data (orbitctl cluster assign, docs/repl.md): write the
+ * marker the next start acts on, answer, and restart 300 ms later. A data
+ * node becomes a witness as it is (it keeps its log; the start drops the
+ * database). A witness becomes a data node only as a standby (a
+ * non-voter): the start wipes its log, and it catches up from the leader,
+ * a snapshot and then the log, like a new member. */
+#define CONVERT_DELAY_NS (300ull * 1000000ull)
+
+static int write_marker(const char *data_dir, const char *name, const char *text, char *err, size_t errcap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", data_dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) != 0 ||
+        util_fsync_path(data_dir)) {
+        snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void convert_request(struct rpl *r, const char *what, struct buf *reply)
+{
+    char err[4400];
+    int self = atomic_load(&r->self_role);
+    if (atomic_load(&r->convert_at)) {
+        buf_printf(reply, "OK restarting\n");
+    } else if (strcmp(what, "witness") == 0) {
+        if (r->witness) {
+            buf_printf(reply, "OK already a witness\n");
+        } else if (atomic_load(&r->role) == CLU_ROLE_LEADER) {
+            buf_printf(reply, "ERR EINVAL this node leads: transfer leadership first (orbitctl cluster transfer)\n");
+        } else if (write_marker(r->data_dir, "witness",
+                                "orbit witness: this node votes and keeps the Raft log, not the data\n", err,
+                                sizeof err)) {
+            buf_printf(reply, "ERR EIO %s\n", err);
+        } else {
+            log_warn("repl.convert", "to=witness msg=\"this node drops its data and restarts as a witness\"");
+            atomic_store(&r->convert_at, util_now_ns() + CONVERT_DELAY_NS);
+            buf_printf(reply, "OK restarting as a witness\n");
+        }
+    } else if (strcmp(what, "data") == 0) {
+        if (!r->witness) {
+            buf_printf(reply, "OK already holds data\n");
+        } else if (self != CLU_MEMBER_STANDBY) {
+            buf_printf(reply, "ERR EINVAL this witness is %s here: make it a standby first (ASSIGN <id> standby)\n",
+                       self < 0 ? "not yet a member" : clu_member_role_name((enum clu_member_role)self));
+        } else if (write_marker(r->data_dir, "convert-data", "orbit: wipe the Raft log and catch up with data\n",
+                                err, sizeof err)) {
+            buf_printf(reply, "ERR EIO %s\n", err);
+        } else {
+            log_warn("repl.convert", "to=data msg=\"this witness forgets its log and restarts to catch up "
+                     "with data\"");
+            atomic_store(&r->convert_at, util_now_ns() + CONVERT_DELAY_NS);
+            buf_printf(reply, "OK restarting to catch up with data\n");
+        }
+    } else {
+        buf_printf(reply, "ERR EINVAL usage: CONVERT witness|data\n");
     }
 }
 
@@ -886,6 +996,10 @@ static int rpc_request(void *ud, const char *line, struct buf *reply)
                    (unsigned long long)r->st.applied_index, (unsigned long long)r->st.last_index,
                    (unsigned long long)atomic_load(&r->applied_lsn));
         pthread_mutex_unlock(&r->mu);
+        return 1;
+    }
+    if (strncmp(line, "CONVERT ", 8) == 0) {
+        convert_request(r, line + 8, reply);
         return 1;
     }
     if (strcmp(line, "CHECKSUM") != 0)
@@ -935,6 +1049,8 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
     cc.join = r->join[0] ? r->join : NULL;
     if (r->witness || clu_member_role_parse(r->join_role, &cc.join_role))
         cc.join_role = CLU_MEMBER_VOTER; /* a witness votes */
+    if (r->wiped)
+        cc.join_role = CLU_MEMBER_STANDBY; /* it catches up first; orbitctl assigns the role */
     cc.witness = r->witness;
     cc.initial_members = r->members;
     cc.rpc_fn = rpc_request;

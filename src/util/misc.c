@@ -158,6 +158,18 @@ int util_parse_duration_ms(const char *s, uint64_t *out_ms)
     return 0;
 }
 
+int util_fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc ? -1 : 0;
+}
+
 int util_copy_file(const char *src, const char *dst)
 {
     enum { CHUNK = 1 << 20 };

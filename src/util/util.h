@@ -143,6 +143,8 @@ void util_strlcpy(char *dst, const char *src, size_t cap);
 /* Copy the file src to dst, a new file (0600; fails if dst exists), 1 MiB
  * at a time, without fsync. 0 ok; -1 with errno set (dst may be partial). */
 int util_copy_file(const char *src, const char *dst) MUSTCHECK;
+/* fsync a file or a directory by path. 0 ok; -1 with errno set. */
+int util_fsync_path(const char *path);
 /* Replace this process with a fresh run of its own executable (same pid,
  * argv and environment); every descriptor above stderr is closed by the
  * exec, so listening ports and file locks are free for the new image.

@@ -608,6 +608,63 @@ def test_witness_breaks_ties_without_data(orbit_factory):
     wait_for("writes go on", lambda: insert(a if status(a)["state"] == "leader" else b, [122]) is None)
 
 
+@pytest.mark.timeout(240)
+def test_witness_assigned_online(orbit_factory):
+    """orbitctl cluster assign ID witness turns a voter with data into a
+    witness online (it drops its database and restarts as a voter that keeps
+    only the Raft log), which then breaks ties; assigned voter again, it
+    becomes a standby, forgets its log, catches up from a snapshot and the
+    log like a new member, and votes with its data back."""
+    a = first_node(orbit_factory, args=["--snapshot-threshold", "30"])
+    b = join(orbit_factory, a, "--snapshot-threshold", "30")
+    c = join(orbit_factory, a, "--snapshot-threshold", "30")
+    ia, ib, ic = node_id(a), node_id(b), node_id(c)
+    wait_for("three voters", lambda: roles(a) == {ia: "voter", ib: "voter", ic: "voter"})
+    insert(a, range(1, 201), size=2000)
+    wait_rows([a, b, c], expect(range(1, 201), 2000))
+    db = os.path.join(c.data_dir, "orbit.db")
+    with_data = os.path.getsize(db) + os.path.getsize(db + "-wal")
+    p = ctl("cluster", "assign", "--peer", peer(b), ia, "witness")
+    assert p.returncode == 1 and "is the leader: transfer leadership first" in p.stderr, p.stdout + p.stderr
+    p = ctl("cluster", "assign", "--peer", peer(b), ic, "witness")
+    assert p.returncode == 0 and "is a witness" in p.stdout, p.stdout + p.stderr
+    want = {ia: "voter", ib: "voter", ic: "witness"}
+    wait_for("c is a witness on every node", lambda: all(roles(n) == want for n in (a, b, c)))
+    assert status(c)["witness"] is True
+    assert "to=witness" in c.log()
+    size = os.path.getsize(db) + (os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else 0)
+    assert size < with_data / 10, (size, with_data)
+    with pytest.raises(psycopg2.OperationalError) as e:
+        c.connect()
+    assert "witness" in str(e.value)
+    # assigning it again changes nothing
+    p = ctl("cluster", "assign", "--peer", peer(a), ic, "witness")
+    assert p.returncode == 0, p.stdout + p.stderr
+    insert(a, range(201, 261), size=2000)
+    wait_for("the witness has the whole log", lambda: status(c)["lsn"] == status(a)["lsn"])
+    # b down: a and the witness are a majority
+    b.kill9()
+    wait_for("a takes writes with the witness", lambda: insert(a, [261], size=2000) is None)
+    b.start(20)
+    rows_now = expect(range(1, 262), 2000)
+    wait_rows([a, b], rows_now, timeout=30)
+    # and back: a voter with data again, caught up through a snapshot
+    p = ctl("cluster", "assign", "--peer", peer(a), ic, "voter", timeout=150)
+    assert p.returncode == 0, p.stdout + p.stderr
+    wait_for("three voters with data",
+             lambda: all(roles(n) == {ia: "voter", ib: "voter", ic: "voter"} for n in (a, b, c)), timeout=30)
+    assert status(c)["witness"] is False
+    assert not os.path.exists(os.path.join(c.data_dir, "witness"))
+    log = c.log()
+    assert "the Raft log was wiped" in log
+    assert "cluster.snapshot_fetched" in log.split("the Raft log was wiped")[1], log[-3000:]
+    wait_rows([a, b, c], rows_now, timeout=30)
+    insert(a, [262], size=2000)
+    wait_rows([a, b, c], expect(range(1, 263), 2000), timeout=30)
+    p = ctl("cluster", "verify", "--peer", peer(a))
+    assert p.returncode == 0 and "ok: 3 members agree" in p.stdout, p.stdout + p.stderr
+
+
 @pytest.mark.timeout(120)
 def test_deposed_leader_never_keeps_an_unreplicated_commit(orbit_factory):
     """A transaction opened on the leader before it was paused (SIGSTOP) and
