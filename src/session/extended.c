@@ -56,12 +56,59 @@ struct ses_prep *ses_prepared_take(struct session *s, const char *name)
     return p;
 }
 
-static void portal_drop(struct session *s, const char *name)
+/* A portal whose statement writes and was suspended by a row limit
+ * (INSERT/UPDATE/DELETE ... RETURNING) has made every change at its first
+ * step, and outside a block the statement's own transaction is still
+ * open. PostgreSQL ran such a portal to completion and commits it with the
+ * implicit transaction at Sync; closing the portal does not undo it. So
+ * outside a block, before a portal (only, or every one) goes away: run it
+ * to its end and, once no other suspended write is open, commit. 0, or -1
+ * with the error sent (the changes are rolled back). */
+static int finish_writes(struct session *s, struct ses_portal *only)
 {
-    struct ses_portal *p = s->portals ? map_del(s->portals, name) : NULL;
+    if (s->txn != 'I' || !s->auto_txn || !s->portals)
+        return 0;
+    int ok = 1, open = 0;
+    size_t it = 0;
+    void *v;
+    while (map_next(s->portals, &it, NULL, &v)) {
+        struct ses_portal *po = v;
+        if (!po->stmt || !po->wrote || po->done)
+            continue;
+        if (only && po != only) {
+            open = 1;
+            continue;
+        }
+        int rc;
+        while ((rc = sqlite3_step(po->stmt)) == SQLITE_ROW)
+            ;
+        po->done = 1;
+        if (rc != SQLITE_DONE && ok)
+            ses_send_sqlite_error(s, s->task.conn->db, rc);
+        sqlite3_reset(po->stmt);
+        if (ses_stmt_end(s, ok && rc == SQLITE_DONE))
+            ok = 0;
+        if (rc != SQLITE_DONE)
+            ok = 0;
+    }
+    if (open && ok)
+        return 0;
+    s->cc_mark = s->out.len;
+    if (ses_after_statement(s, ok))
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* 0, or -1 when committing what it wrote failed (error sent). */
+static int portal_drop(struct session *s, const char *name)
+{
+    struct ses_portal *p = s->portals ? map_get(s->portals, name) : NULL;
+    int rc = p ? finish_writes(s, p) : 0;
+    p = p ? map_del(s->portals, name) : NULL;
     if (p)
         s->held_bytes -= p->bytes;
     ses_portal_free(s, p);
+    return rc;
 }
 
 /* Named statements and portals are what a session can pile up. Would
@@ -350,6 +397,11 @@ static int do_bind(struct session *s, const char *p, size_t len)
         ses_portal_free(s, po);
         return 0;
     }
+    if (was && finish_writes(s, was)) {
+        ses_portal_free(s, po);
+        s->skip_to_sync = 1;
+        return 0;
+    }
     void *old = NULL;
     if (map_put(s->portals, pname, po, &old)) {
         ses_portal_free(s, po);
@@ -608,8 +660,10 @@ static int do_close(struct session *s, const char *p, size_t len)
         return fail(s, "08P01", "malformed Close message");
     if (what == 'S')
         ses_prep_unref(ses_prepared_take(s, name));
-    else
-        portal_drop(s, name);
+    else if (portal_drop(s, name)) {
+        s->skip_to_sync = 1;
+        return 0;
+    }
     pgw_simple(&s->out, '3');
     return 0;
 }
@@ -621,6 +675,7 @@ int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
         if (s->copy_in)
             ses_copy_fail(s, "Sync received during COPY");
         if (s->txn == 'I') {
+            finish_writes(s, NULL);
             ses_portals_clear(s);
             exe_write_release(s->srv->pool, &s->task);
         }

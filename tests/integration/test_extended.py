@@ -514,3 +514,55 @@ def test_session_memory_limit_bounds_prepared_statements_and_portals(orbit_facto
     finally:
         raw.close()
         other.close()
+
+
+def test_suspended_write_portal_outside_block_commits_at_sync(server):
+    """INSERT/UPDATE ... RETURNING executed with a row limit outside a block:
+    PostgreSQL runs it to completion and commits it with the implicit
+    transaction at Sync (closing the portal, or replacing the unnamed one,
+    does not undo it). orbitd used to leave the statement's transaction open
+    on the pooled connection: the rows were never in the txlog (gone after a
+    restart), and the next session on that connection wrote into it too."""
+    raw = server.raw()
+    other = server.raw()
+    try:
+        raw.query1("CREATE TABLE w (id integer PRIMARY KEY, v text)")
+        # suspended, then Sync
+        raw.parse("INSERT INTO w(id) VALUES (1), (2), (3) RETURNING id")
+        raw.bind()
+        raw.execute("", 1)
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "2", "D", "s", "Z"]
+        assert raw.status == "I"
+        # suspended, then Close (and Sync)
+        raw.parse("INSERT INTO w(id) VALUES (4), (5) RETURNING id")
+        raw.bind()
+        raw.execute("", 1)
+        raw.close_obj("P")
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "2", "D", "s", "3", "Z"]
+        # two suspended write portals, then an unnamed portal replaced
+        raw.parse("UPDATE w SET v = 'u' WHERE id <= 2 RETURNING id", "upd")
+        raw.bind(portal="p1", statement="upd")
+        raw.execute("p1", 1)
+        raw.parse("INSERT INTO w(id) VALUES (6), (7) RETURNING id")
+        raw.bind()
+        raw.execute("", 1)
+        raw.bind()
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "2", "D", "s", "1", "2", "D", "s", "2", "Z"]
+        # another session's write is its own, and committed
+        other.query1("INSERT INTO w(id) VALUES (8)")
+        raw.close()
+        other.close()
+        server.restart()
+        after = server.raw()
+        try:
+            rows = after.query1("SELECT id, v FROM w ORDER BY id").text_rows()
+            assert rows == [["1", "u"], ["2", "u"], ["3", None], ["4", None], ["5", None], ["6", None],
+                            ["7", None], ["8", None]], rows
+        finally:
+            after.close()
+    finally:
+        raw.close()
+        other.close()
