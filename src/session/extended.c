@@ -294,6 +294,15 @@ static int prepare_single(struct session *s, const char *sql, sqlite3_stmt **st)
     return 0;
 }
 
+/* Is a parameter's value text in the client encoding? Every text-format
+ * value, and the binary format of the text types (which is the text
+ * itself): PostgreSQL refuses invalid UTF-8 and NUL bytes in them. */
+static int is_text_param(uint32_t oid, int fmt)
+{
+    return fmt == 0 || oid == SQL_OID_TEXT || oid == SQL_OID_VARCHAR || oid == SQL_OID_BPCHAR ||
+           oid == SQL_OID_NAME || oid == SQL_OID_JSON || oid == SQL_OID_JSONB || oid == SQL_OID_UNKNOWN;
+}
+
 static int do_bind(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -356,7 +365,7 @@ static int do_bind(struct session *s, const char *p, size_t len)
         }
         int fmt = nf == 0 ? 0 : nf == 1 ? (int16_t)util_get_u16(fmts) : (int16_t)util_get_u16(fmts + 2 * i);
         uint32_t oid = i < prep->nparams ? prep->param_oids[i] : 0;
-        if (v && fmt == 0 && !pgw_utf8_valid(v, (size_t)vlen)) {
+        if (v && is_text_param(oid, fmt) && (!pgw_utf8_valid(v, (size_t)vlen) || memchr(v, 0, (size_t)vlen))) {
             ses_portal_free(s, po);
             return fail(s, "22021", "invalid byte sequence for encoding \"UTF8\"");
         }

@@ -297,6 +297,22 @@ def test_null_params_and_results(raw, typed):
     assert row == [None, None, None]
 
 
+def test_text_params_invalid_utf8_or_nul_refused(raw, typed):
+    """PostgreSQL refuses invalid UTF-8 and NUL bytes (22021) in every text-format
+    parameter and in the binary format of the text types, which is the text
+    itself; orbitd checked only the text format, and stored anything sent in
+    binary as text."""
+    for value, fmt, oid in [(b"\xff\xfe", 1, TEXT), (b"a\0b", 1, TEXT), (b"a\0b", 0, TEXT),
+                            (b"\xc3", 1, rawpg.VARCHAR), (b"a\0b", 0, 0)]:
+        msgs = raw.prepared("INSERT INTO %s (id, t) VALUES (9, $1)" % typed, [value], [oid], param_formats=[fmt])
+        errs = errors(msgs)
+        assert [e.code for e in errs] == ["22021"], (value, fmt, msgs)
+    assert raw.query1("SELECT count(*) FROM %s WHERE id = 9" % typed).text_rows() == [["0"]]
+    msgs = raw.prepared("INSERT INTO %s (id, t) VALUES (9, $1)" % typed, ["h\u00e9".encode()], [TEXT],
+                        param_formats=[1])
+    assert "E" not in types(msgs), errors(msgs)
+
+
 def test_binary_param_in_where_and_arithmetic(raw, numbers):
     msgs = raw.prepared("SELECT count(*) FROM %s WHERE id > $1" % numbers,
                         [rawpg.encode_binary(INT8, 2)], [INT8], param_formats=[1])
