@@ -270,7 +270,7 @@ int ses_txn_end(struct session *s, int commit_it)
     s->txn = 'I';
     s->implicit_txn = 0;
     s->auto_txn = 0;
-    ses_vars_end_txn(s);
+    ses_vars_end_txn(s, commit_it && ret == 0);
     exe_write_release(s->srv->pool, &s->task);
     return ret;
 }
@@ -780,8 +780,10 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         return 0;
     case SQL_K_RESET:
         if (strcasecmp(st->name, "all") == 0) {
-            ses_vars_free(s);
-            ses_params_status(s, &s->out);
+            if (ses_vars_reset_all(s, state, err, sizeof err)) {
+                ses_send_error(s, state, err, NULL, NULL);
+                return -1;
+            }
         } else if (ses_set_var(s, st->name, NULL, 0, state, err, sizeof err)) {
             ses_send_error(s, state, err, NULL, NULL);
             return -1;
