@@ -346,6 +346,9 @@ static int do_bind(struct session *s, const char *p, size_t len)
         }
         need = po->stmt ? sqlite3_bind_parameter_count(po->stmt) : prep->st.max_param;
     }
+    int nbind = need; /* the SQLite statement's; Parse may have declared more (Describe reports them) */
+    if (need < prep->nparams)
+        need = prep->nparams;
     if (np != need && !(np > need && prep->st.kind != SQL_K_QUERY)) {
         snprintf(err, sizeof err, "bind message supplies %d parameters, but prepared statement \"%s\" requires %d", np,
                  sname, need);
@@ -369,7 +372,7 @@ static int do_bind(struct session *s, const char *p, size_t len)
             ses_portal_free(s, po);
             return fail(s, "22021", "invalid byte sequence for encoding \"UTF8\"");
         }
-        if (po->stmt && sql_bind_param(po->stmt, i + 1, oid, fmt, v, vlen, state, err, sizeof err)) {
+        if (po->stmt && i < nbind && sql_bind_param(po->stmt, i + 1, oid, fmt, v, vlen, state, err, sizeof err)) {
             ses_portal_free(s, po);
             return fail(s, state, err);
         }
@@ -391,6 +394,12 @@ static int do_bind(struct session *s, const char *p, size_t len)
                 r.err = 1;
         }
         po->nrformats = nr;
+    }
+    if (nr > 1 && po->stmt && nr != sqlite3_column_count(po->stmt)) {
+        snprintf(err, sizeof err, "bind message has %d result formats but query has %d columns", nr,
+                 sqlite3_column_count(po->stmt));
+        ses_portal_free(s, po);
+        return fail(s, "08P01", err);
     }
     if (!pgw_rd_done(&r)) {
         ses_portal_free(s, po);

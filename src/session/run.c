@@ -797,18 +797,16 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
     case SQL_K_COPY_TO:
         return ses_copy_to(s, st);
     case SQL_K_DEALLOCATE:
-        if (s->prepared) {
-            if (st->name && strcasecmp(st->name, "all") == 0) {
-                ses_prepared_clear(s);
-            } else if (st->name) {
-                struct ses_prep *p = ses_prepared_take(s, st->name);
-                if (!p) {
-                    snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", st->name);
-                    ses_send_error(s, "26000", err, NULL, NULL);
-                    return -1;
-                }
-                ses_prep_unref(p);
+        if (st->name && strcasecmp(st->name, "all") == 0) {
+            ses_prepared_clear(s);
+        } else if (st->name) {
+            struct ses_prep *p = ses_prepared_take(s, st->name);
+            if (!p) {
+                snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", st->name);
+                ses_send_error(s, "26000", err, NULL, NULL);
+                return -1;
             }
+            ses_prep_unref(p);
         }
         pgw_command_complete(&s->out, st->tag);
         return 0;

@@ -403,6 +403,32 @@ def test_bind_wrong_parameter_count(raw):
     assert errors(msgs)[0].code == "08P01"
 
 
+def test_bind_declared_parameters_and_result_format_count(raw):
+    """Parse may declare more parameter types than the text uses: Describe
+    reports them all and Bind supplies them all, as in PostgreSQL (orbitd
+    reported two and then refused a Bind with two). A Bind with several
+    result formats must give one per column (08P01), not be sent anyway;
+    DEALLOCATE of a name never prepared is 26000 on a fresh session too."""
+    raw.parse("SELECT $1", "", [INT4, INT4])
+    raw.describe("S")
+    raw.bind(["7", "8"])
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "t", "T", "2", "D", "C", "Z"], msgs
+    assert rawpg.parse_parameter_description(msgs[1][1]) == [INT4, INT4]
+    assert rawpg.parse_data_row(msgs[4][1]) == [b"7"]
+    raw.parse("SELECT 1, 2")
+    raw.bind([], result_formats=[1, 1, 1])
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "E", "Z"], msgs
+    assert errors(msgs)[0].code == "08P01" and "3 result formats" in errors(msgs)[0].message
+    res = raw.query("DEALLOCATE never_prepared")
+    assert res[0].error is not None and res[0].error.code == "26000", res
+
+
 def test_duplicate_statement_name(raw):
     raw.parse("SELECT 1", "dup")
     raw.parse("SELECT 2", "dup")
