@@ -395,7 +395,7 @@ int ses_needs_write(struct session *s, sqlite3_stmt *st, int *unused)
                        NULL, NULL);
         return -1;
     }
-    if (s->txn_read_only) {
+    if (s->txn_read_only || (s->txn == 'I' && ses_default_read_only(s))) {
         ses_send_error(s, "25006", "cannot execute this statement in a read-only transaction", NULL, NULL);
         return -1;
     }
@@ -702,7 +702,8 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
             send_notice(s, "WARNING", "25001", "there is already a transaction in progress");
         } else if (s->implicit_txn) {
             s->implicit_txn = 0; /* the implicit block becomes explicit */
-            s->txn_read_only = st->read_only == 1;
+            if (st->read_only >= 0) /* else the default the implicit block began with */
+                s->txn_read_only = st->read_only == 1;
         } else if (ses_txn_begin(s, st->read_only)) {
             return -1;
         }

@@ -125,6 +125,9 @@ void ses_vars_free(struct session *s);
  * that did not commit, go back to what they were before it. */
 void ses_vars_end_txn(struct session *s, int committed);
 int ses_vars_reset_all(struct session *s, char *sqlstate, char *err, size_t errcap);
+/* Has the session SET default_transaction_read_only on? (A follower's
+ * default "on" is left to the cluster's write check and its hint.) */
+int ses_default_read_only(struct session *s);
 uint64_t ses_var_ms(struct session *s, const char *name);
 
 #endif

@@ -99,7 +99,7 @@ static const char *default_of(struct session *s, const struct var_def *d, char *
     if (strcmp(d->name, "session_authorization") == 0)
         return s->user ? s->user : "";
     if (strcmp(d->name, "transaction_read_only") == 0)
-        return s->txn_read_only ? "on" : "off";
+        return s->txn_read_only || (s->txn == 'I' && ses_default_read_only(s)) ? "on" : "off";
     /* a node that is not the leader takes no writes: libpq's
      * target_session_attrs reads these two */
     if (strcmp(d->name, "in_hot_standby") == 0 || strcmp(d->name, "default_transaction_read_only") == 0)
@@ -272,7 +272,8 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
             lower(norm, value, sizeof norm);
         }
         if (d && strcmp(d->name, "transaction_read_only") == 0) {
-            s->txn_read_only = strcmp(norm, "on") == 0;
+            if (s->txn != 'I') /* outside a transaction it has no effect, as in PostgreSQL */
+                s->txn_read_only = strcmp(norm, "on") == 0;
             return 0;
         }
     }
@@ -359,6 +360,12 @@ int ses_vars_reset_all(struct session *s, char *sqlstate, char *err, size_t errc
             return -1;
     }
     return 0;
+}
+
+int ses_default_read_only(struct session *s)
+{
+    const char *v = s->vars ? map_get(&s->vars->m, "default_transaction_read_only") : NULL;
+    return v && strcmp(v, "on") == 0;
 }
 
 void ses_vars_end_txn(struct session *s, int committed)
