@@ -689,9 +689,10 @@ static int do_close(struct session *s, const char *p, size_t len)
 int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
 {
     if (type == 'S') {
-        s->skip_to_sync = 0;
         if (s->copy_in)
-            ses_copy_fail(s, "Sync received during COPY");
+            return 0; /* ignored during COPY FROM STDIN, as PostgreSQL does: libpq and other
+                       * clients send Sync after an Execute without knowing it starts a COPY */
+        s->skip_to_sync = 0;
         if (s->txn == 'I') {
             finish_writes(s, NULL);
             ses_portals_clear(s);
