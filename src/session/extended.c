@@ -56,12 +56,59 @@ struct ses_prep *ses_prepared_take(struct session *s, const char *name)
     return p;
 }
 
-static void portal_drop(struct session *s, const char *name)
+/* A portal whose statement writes and was suspended by a row limit
+ * (INSERT/UPDATE/DELETE ... RETURNING) has made every change at its first
+ * step, and outside a block the statement's own transaction is still
+ * open. PostgreSQL ran such a portal to completion and commits it with the
+ * implicit transaction at Sync; closing the portal does not undo it. So
+ * outside a block, before a portal (only, or every one) goes away: run it
+ * to its end and, once no other suspended write is open, commit. 0, or -1
+ * with the error sent (the changes are rolled back). */
+static int finish_writes(struct session *s, struct ses_portal *only)
 {
-    struct ses_portal *p = s->portals ? map_del(s->portals, name) : NULL;
+    if (s->txn != 'I' || !s->auto_txn || !s->portals)
+        return 0;
+    int ok = 1, open = 0;
+    size_t it = 0;
+    void *v;
+    while (map_next(s->portals, &it, NULL, &v)) {
+        struct ses_portal *po = v;
+        if (!po->stmt || !po->wrote || po->done)
+            continue;
+        if (only && po != only) {
+            open = 1;
+            continue;
+        }
+        int rc;
+        while ((rc = sqlite3_step(po->stmt)) == SQLITE_ROW)
+            ;
+        po->done = 1;
+        if (rc != SQLITE_DONE && ok)
+            ses_send_sqlite_error(s, s->task.conn->db, rc);
+        sqlite3_reset(po->stmt);
+        if (ses_stmt_end(s, ok && rc == SQLITE_DONE))
+            ok = 0;
+        if (rc != SQLITE_DONE)
+            ok = 0;
+    }
+    if (open && ok)
+        return 0;
+    s->cc_mark = s->out.len;
+    if (ses_after_statement(s, ok))
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* 0, or -1 when committing what it wrote failed (error sent). */
+static int portal_drop(struct session *s, const char *name)
+{
+    struct ses_portal *p = s->portals ? map_get(s->portals, name) : NULL;
+    int rc = p ? finish_writes(s, p) : 0;
+    p = p ? map_del(s->portals, name) : NULL;
     if (p)
         s->held_bytes -= p->bytes;
     ses_portal_free(s, p);
+    return rc;
 }
 
 /* Named statements and portals are what a session can pile up. Would
@@ -247,6 +294,15 @@ static int prepare_single(struct session *s, const char *sql, sqlite3_stmt **st)
     return 0;
 }
 
+/* Is a parameter's value text in the client encoding? Every text-format
+ * value, and the binary format of the text types (which is the text
+ * itself): PostgreSQL refuses invalid UTF-8 and NUL bytes in them. */
+static int is_text_param(uint32_t oid, int fmt)
+{
+    return fmt == 0 || oid == SQL_OID_TEXT || oid == SQL_OID_VARCHAR || oid == SQL_OID_BPCHAR ||
+           oid == SQL_OID_NAME || oid == SQL_OID_JSON || oid == SQL_OID_JSONB || oid == SQL_OID_UNKNOWN;
+}
+
 static int do_bind(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -290,6 +346,9 @@ static int do_bind(struct session *s, const char *p, size_t len)
         }
         need = po->stmt ? sqlite3_bind_parameter_count(po->stmt) : prep->st.max_param;
     }
+    int nbind = need; /* the SQLite statement's; Parse may have declared more (Describe reports them) */
+    if (need < prep->nparams)
+        need = prep->nparams;
     if (np != need && !(np > need && prep->st.kind != SQL_K_QUERY)) {
         snprintf(err, sizeof err, "bind message supplies %d parameters, but prepared statement \"%s\" requires %d", np,
                  sname, need);
@@ -309,11 +368,11 @@ static int do_bind(struct session *s, const char *p, size_t len)
         }
         int fmt = nf == 0 ? 0 : nf == 1 ? (int16_t)util_get_u16(fmts) : (int16_t)util_get_u16(fmts + 2 * i);
         uint32_t oid = i < prep->nparams ? prep->param_oids[i] : 0;
-        if (v && fmt == 0 && !pgw_utf8_valid(v, (size_t)vlen)) {
+        if (v && is_text_param(oid, fmt) && (!pgw_utf8_valid(v, (size_t)vlen) || memchr(v, 0, (size_t)vlen))) {
             ses_portal_free(s, po);
             return fail(s, "22021", "invalid byte sequence for encoding \"UTF8\"");
         }
-        if (po->stmt && sql_bind_param(po->stmt, i + 1, oid, fmt, v, vlen, state, err, sizeof err)) {
+        if (po->stmt && i < nbind && sql_bind_param(po->stmt, i + 1, oid, fmt, v, vlen, state, err, sizeof err)) {
             ses_portal_free(s, po);
             return fail(s, state, err);
         }
@@ -336,6 +395,12 @@ static int do_bind(struct session *s, const char *p, size_t len)
         }
         po->nrformats = nr;
     }
+    if (nr > 1 && po->stmt && nr != sqlite3_column_count(po->stmt)) {
+        snprintf(err, sizeof err, "bind message has %d result formats but query has %d columns", nr,
+                 sqlite3_column_count(po->stmt));
+        ses_portal_free(s, po);
+        return fail(s, "08P01", err);
+    }
     if (!pgw_rd_done(&r)) {
         ses_portal_free(s, po);
         return fail(s, "08P01", "malformed Bind message");
@@ -348,6 +413,11 @@ static int do_bind(struct session *s, const char *p, size_t len)
     struct ses_portal *was = map_get(s->portals, pname); /* the unnamed one is replaced */
     if (over_limit(s, po->bytes, was ? was->bytes : 0)) {
         ses_portal_free(s, po);
+        return 0;
+    }
+    if (was && finish_writes(s, was)) {
+        ses_portal_free(s, po);
+        s->skip_to_sync = 1;
         return 0;
     }
     void *old = NULL;
@@ -608,8 +678,10 @@ static int do_close(struct session *s, const char *p, size_t len)
         return fail(s, "08P01", "malformed Close message");
     if (what == 'S')
         ses_prep_unref(ses_prepared_take(s, name));
-    else
-        portal_drop(s, name);
+    else if (portal_drop(s, name)) {
+        s->skip_to_sync = 1;
+        return 0;
+    }
     pgw_simple(&s->out, '3');
     return 0;
 }
@@ -617,10 +689,12 @@ static int do_close(struct session *s, const char *p, size_t len)
 int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
 {
     if (type == 'S') {
-        s->skip_to_sync = 0;
         if (s->copy_in)
-            ses_copy_fail(s, "Sync received during COPY");
+            return 0; /* ignored during COPY FROM STDIN, as PostgreSQL does: libpq and other
+                       * clients send Sync after an Execute without knowing it starts a COPY */
+        s->skip_to_sync = 0;
         if (s->txn == 'I') {
+            finish_writes(s, NULL);
             ses_portals_clear(s);
             exe_write_release(s->srv->pool, &s->task);
         }

@@ -270,7 +270,7 @@ int ses_txn_end(struct session *s, int commit_it)
     s->txn = 'I';
     s->implicit_txn = 0;
     s->auto_txn = 0;
-    ses_vars_end_txn(s);
+    ses_vars_end_txn(s, commit_it && ret == 0);
     exe_write_release(s->srv->pool, &s->task);
     return ret;
 }
@@ -395,7 +395,7 @@ int ses_needs_write(struct session *s, sqlite3_stmt *st, int *unused)
                        NULL, NULL);
         return -1;
     }
-    if (s->txn_read_only) {
+    if (s->txn_read_only || (s->txn == 'I' && ses_default_read_only(s))) {
         ses_send_error(s, "25006", "cannot execute this statement in a read-only transaction", NULL, NULL);
         return -1;
     }
@@ -702,7 +702,8 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
             send_notice(s, "WARNING", "25001", "there is already a transaction in progress");
         } else if (s->implicit_txn) {
             s->implicit_txn = 0; /* the implicit block becomes explicit */
-            s->txn_read_only = st->read_only == 1;
+            if (st->read_only >= 0) /* else the default the implicit block began with */
+                s->txn_read_only = st->read_only == 1;
         } else if (ses_txn_begin(s, st->read_only)) {
             return -1;
         }
@@ -780,8 +781,10 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         return 0;
     case SQL_K_RESET:
         if (strcasecmp(st->name, "all") == 0) {
-            ses_vars_free(s);
-            ses_params_status(s, &s->out);
+            if (ses_vars_reset_all(s, state, err, sizeof err)) {
+                ses_send_error(s, state, err, NULL, NULL);
+                return -1;
+            }
         } else if (ses_set_var(s, st->name, NULL, 0, state, err, sizeof err)) {
             ses_send_error(s, state, err, NULL, NULL);
             return -1;
@@ -795,18 +798,16 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
     case SQL_K_COPY_TO:
         return ses_copy_to(s, st);
     case SQL_K_DEALLOCATE:
-        if (s->prepared) {
-            if (st->name && strcasecmp(st->name, "all") == 0) {
-                ses_prepared_clear(s);
-            } else if (st->name) {
-                struct ses_prep *p = ses_prepared_take(s, st->name);
-                if (!p) {
-                    snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", st->name);
-                    ses_send_error(s, "26000", err, NULL, NULL);
-                    return -1;
-                }
-                ses_prep_unref(p);
+        if (st->name && strcasecmp(st->name, "all") == 0) {
+            ses_prepared_clear(s);
+        } else if (st->name) {
+            struct ses_prep *p = ses_prepared_take(s, st->name);
+            if (!p) {
+                snprintf(err, sizeof err, "prepared statement \"%s\" does not exist", st->name);
+                ses_send_error(s, "26000", err, NULL, NULL);
+                return -1;
             }
+            ses_prep_unref(p);
         }
         pgw_command_complete(&s->out, st->tag);
         return 0;

@@ -34,7 +34,8 @@ struct ses_portal {
 
 /* Settings a session changed with SET (defaults otherwise). */
 struct ses_vars {
-    struct map m; /* name -> char* value */
+    struct map m;   /* name -> char* value */
+    struct map txn; /* name -> struct ses_var_undo: what the open transaction changed */
 };
 
 #define SES_COPY_MAX_COLS 2000 /* SQLite's default column limit */
@@ -120,7 +121,13 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
                 size_t errcap);
 int ses_show_var(struct session *s, const char *name);
 void ses_vars_free(struct session *s);
-void ses_vars_end_txn(struct session *s);
+/* The transaction ended: SET LOCAL values, and every SET of a transaction
+ * that did not commit, go back to what they were before it. */
+void ses_vars_end_txn(struct session *s, int committed);
+int ses_vars_reset_all(struct session *s, char *sqlstate, char *err, size_t errcap);
+/* Has the session SET default_transaction_read_only on? (A follower's
+ * default "on" is left to the cluster's write check and its hint.) */
+int ses_default_read_only(struct session *s);
 uint64_t ses_var_ms(struct session *s, const char *name);
 
 #endif

@@ -99,7 +99,7 @@ static const char *default_of(struct session *s, const struct var_def *d, char *
     if (strcmp(d->name, "session_authorization") == 0)
         return s->user ? s->user : "";
     if (strcmp(d->name, "transaction_read_only") == 0)
-        return s->txn_read_only ? "on" : "off";
+        return s->txn_read_only || (s->txn == 'I' && ses_default_read_only(s)) ? "on" : "off";
     /* a node that is not the leader takes no writes: libpq's
      * target_session_attrs reads these two */
     if (strcmp(d->name, "in_hot_standby") == 0 || strcmp(d->name, "default_transaction_read_only") == 0)
@@ -177,6 +177,54 @@ static int parse_bool(const char *v, const char **out)
     return -1;
 }
 
+/* What a transaction changed of one setting: its value before the
+ * transaction (NULL: the default), and the value a plain SET (not LOCAL)
+ * gave it last, which the commit keeps. */
+struct ses_var_undo {
+    char *before;
+    int sess_set;
+    char *sess;
+};
+
+static void undo_free(struct ses_var_undo *u)
+{
+    if (!u)
+        return;
+    util_free(u->before);
+    util_free(u->sess);
+    util_free(u);
+}
+
+/* A SET inside a transaction: note the value before the transaction (at
+ * the first change) and, unless LOCAL, the value a commit keeps. value
+ * NULL is RESET. 0, or -1 out of memory. */
+static int remember(struct session *s, const char *key, const char *value, int local)
+{
+    struct ses_var_undo *u = map_get(&s->vars->txn, key);
+    if (!u) {
+        const char *cur = map_get(&s->vars->m, key);
+        u = util_calloc(1, sizeof *u);
+        if (!u || (cur && !(u->before = util_strdup(cur)))) {
+            undo_free(u);
+            return -1;
+        }
+        void *old = NULL;
+        if (map_put(&s->vars->txn, key, u, &old)) {
+            undo_free(u);
+            return -1;
+        }
+    }
+    if (local)
+        return 0;
+    char *v = value ? util_strdup(value) : NULL;
+    if (value && !v)
+        return -1;
+    util_free(u->sess);
+    u->sess = v;
+    u->sess_set = 1;
+    return 0;
+}
+
 int ses_set_var(struct session *s, const char *name, const char *value, int local, char *sqlstate, char *err,
                 size_t errcap)
 {
@@ -224,7 +272,8 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
             lower(norm, value, sizeof norm);
         }
         if (d && strcmp(d->name, "transaction_read_only") == 0) {
-            s->txn_read_only = strcmp(norm, "on") == 0;
+            if (s->txn != 'I') /* outside a transaction it has no effect, as in PostgreSQL */
+                s->txn_read_only = strcmp(norm, "on") == 0;
             return 0;
         }
     }
@@ -237,7 +286,10 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
         if (!s->vars)
             goto oom;
         map_init(&s->vars->m);
+        map_init(&s->vars->txn);
     }
+    if (s->txn != 'I' && remember(s, key, value ? norm : NULL, local))
+        goto oom;
     void *old = NULL;
     if (value) {
         char *v = util_strdup(norm);
@@ -268,6 +320,15 @@ oom:
     return -1;
 }
 
+static void txn_clear(struct ses_vars *vs)
+{
+    size_t it = 0;
+    void *v;
+    while (map_next(&vs->txn, &it, NULL, &v))
+        undo_free(v);
+    map_free(&vs->txn);
+}
+
 void ses_vars_free(struct session *s)
 {
     if (!s->vars)
@@ -277,14 +338,60 @@ void ses_vars_free(struct session *s)
     while (map_next(&s->vars->m, &it, NULL, &v))
         util_free(v);
     map_free(&s->vars->m);
+    txn_clear(s->vars);
     util_free(s->vars);
     s->vars = NULL;
     s->read_linearizable = 0;
 }
 
-void ses_vars_end_txn(struct session *s)
+/* RESET ALL: every setting back to its default, as one RESET each (so a
+ * transaction can undo it and changed reported values are sent). */
+int ses_vars_reset_all(struct session *s, char *sqlstate, char *err, size_t errcap)
+{
+    while (s->vars && s->vars->m.count) {
+        size_t it = 0;
+        const char *k;
+        void *v;
+        if (!map_next(&s->vars->m, &it, &k, &v))
+            break;
+        char key[128];
+        util_strlcpy(key, k, sizeof key);
+        if (ses_set_var(s, key, NULL, 0, sqlstate, err, errcap))
+            return -1;
+    }
+    return 0;
+}
+
+int ses_default_read_only(struct session *s)
+{
+    const char *v = s->vars ? map_get(&s->vars->m, "default_transaction_read_only") : NULL;
+    return v && strcmp(v, "on") == 0;
+}
+
+void ses_vars_end_txn(struct session *s, int committed)
 {
     s->txn_read_only = 0;
+    if (!s->vars || !s->vars->txn.count)
+        return;
+    /* the undo records leave the map first: the RESET/SETs below must not
+     * be taken for changes of a transaction */
+    struct map txn = s->vars->txn;
+    map_init(&s->vars->txn);
+    size_t it = 0;
+    const char *key;
+    void *v;
+    char state[6], err[200];
+    while (map_next(&txn, &it, &key, &v)) {
+        struct ses_var_undo *u = v;
+        const char *want = committed && u->sess_set ? u->sess : u->before;
+        const char *cur = s->vars ? map_get(&s->vars->m, key) : NULL;
+        if ((want == NULL) != (cur == NULL) || (want && strcmp(want, cur) != 0))
+            (void)ses_set_var(s, key, want, 0, state, err, sizeof err); /* a value it took before */
+        undo_free(u);
+    }
+    map_free(&txn);
+    if (s->vars && !s->vars->m.count)
+        ses_vars_free(s); /* all defaults again: hold nothing */
 }
 
 static void show_row(struct session *s, const char *a, const char *b, const char *c)

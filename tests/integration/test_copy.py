@@ -166,6 +166,47 @@ def test_copy_raw_protocol_messages(shared_server, table):
     c.terminate()
 
 
+def test_copy_from_stdin_extended_protocol_sync_ignored(shared_server, table):
+    """COPY FROM STDIN through the extended protocol the way libpq's
+    PQexecParams runs it: Parse/Bind/Describe/Execute/Sync in one go, so the
+    Sync arrives during copy-in, then CopyData, CopyDone and another Sync.
+    PostgreSQL ignores Sync (and Flush) during copy-in; orbitd failed the
+    COPY ("Sync received during COPY")."""
+    c = shared_server.raw()
+    try:
+        c.parse("COPY %s FROM STDIN" % table)
+        c.bind()
+        c.describe("P")
+        c.execute()
+        c.sync()
+        assert [c.recv_msg()[0] for _ in range(4)] == ["1", "2", "n", "G"]
+        c.copy_data(b"1\ta\tb\n")
+        c.flush()
+        c.copy_data(b"2\tc\td\n")
+        c.copy_done()
+        c.sync()
+        msgs = c.read_until_ready()
+        assert [t for t, _ in msgs] == ["C", "Z"], msgs
+        assert msgs[0][1].rstrip(b"\0") == b"COPY 2"
+        assert c.status == "I"
+        assert c.query1("SELECT count(*) FROM %s" % table).text_rows() == [["2"]]
+        # an error in the data: the rest is skipped until the Sync after the COPY
+        c.parse("COPY %s FROM STDIN" % table)
+        c.bind()
+        c.execute()
+        c.sync()
+        assert [c.recv_msg()[0] for _ in range(3)] == ["1", "2", "G"]
+        c.copy_data(b"3\tonly-two-columns\n")
+        c.copy_done()
+        c.sync()
+        msgs = c.read_until_ready()
+        assert [t for t, _ in msgs] == ["E", "Z"], msgs
+        assert c.status == "I"
+        assert c.query1("SELECT count(*) FROM %s" % table).text_rows() == [["2"]]
+    finally:
+        c.close()
+
+
 def test_copy_in_transaction(conn, table):
     cur = conn.cursor()
     cur.execute("BEGIN")

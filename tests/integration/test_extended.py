@@ -297,6 +297,22 @@ def test_null_params_and_results(raw, typed):
     assert row == [None, None, None]
 
 
+def test_text_params_invalid_utf8_or_nul_refused(raw, typed):
+    """PostgreSQL refuses invalid UTF-8 and NUL bytes (22021) in every text-format
+    parameter and in the binary format of the text types, which is the text
+    itself; orbitd checked only the text format, and stored anything sent in
+    binary as text."""
+    for value, fmt, oid in [(b"\xff\xfe", 1, TEXT), (b"a\0b", 1, TEXT), (b"a\0b", 0, TEXT),
+                            (b"\xc3", 1, rawpg.VARCHAR), (b"a\0b", 0, 0)]:
+        msgs = raw.prepared("INSERT INTO %s (id, t) VALUES (9, $1)" % typed, [value], [oid], param_formats=[fmt])
+        errs = errors(msgs)
+        assert [e.code for e in errs] == ["22021"], (value, fmt, msgs)
+    assert raw.query1("SELECT count(*) FROM %s WHERE id = 9" % typed).text_rows() == [["0"]]
+    msgs = raw.prepared("INSERT INTO %s (id, t) VALUES (9, $1)" % typed, ["h\u00e9".encode()], [TEXT],
+                        param_formats=[1])
+    assert "E" not in types(msgs), errors(msgs)
+
+
 def test_binary_param_in_where_and_arithmetic(raw, numbers):
     msgs = raw.prepared("SELECT count(*) FROM %s WHERE id > $1" % numbers,
                         [rawpg.encode_binary(INT8, 2)], [INT8], param_formats=[1])
@@ -385,6 +401,32 @@ def test_bind_wrong_parameter_count(raw):
     msgs = raw.read_until_ready()
     assert types(msgs) == ["1", "E", "Z"], msgs
     assert errors(msgs)[0].code == "08P01"
+
+
+def test_bind_declared_parameters_and_result_format_count(raw):
+    """Parse may declare more parameter types than the text uses: Describe
+    reports them all and Bind supplies them all, as in PostgreSQL (orbitd
+    reported two and then refused a Bind with two). A Bind with several
+    result formats must give one per column (08P01), not be sent anyway;
+    DEALLOCATE of a name never prepared is 26000 on a fresh session too."""
+    raw.parse("SELECT $1", "", [INT4, INT4])
+    raw.describe("S")
+    raw.bind(["7", "8"])
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "t", "T", "2", "D", "C", "Z"], msgs
+    assert rawpg.parse_parameter_description(msgs[1][1]) == [INT4, INT4]
+    assert rawpg.parse_data_row(msgs[4][1]) == [b"7"]
+    raw.parse("SELECT 1, 2")
+    raw.bind([], result_formats=[1, 1, 1])
+    raw.execute()
+    raw.sync()
+    msgs = raw.read_until_ready()
+    assert types(msgs) == ["1", "E", "Z"], msgs
+    assert errors(msgs)[0].code == "08P01" and "3 result formats" in errors(msgs)[0].message
+    res = raw.query("DEALLOCATE never_prepared")
+    assert res[0].error is not None and res[0].error.code == "26000", res
 
 
 def test_duplicate_statement_name(raw):
@@ -511,6 +553,58 @@ def test_session_memory_limit_bounds_prepared_statements_and_portals(orbit_facto
                 break
         assert refused is not None and refused.code == "53200", refused
         raw.query1("ROLLBACK")
+    finally:
+        raw.close()
+        other.close()
+
+
+def test_suspended_write_portal_outside_block_commits_at_sync(server):
+    """INSERT/UPDATE ... RETURNING executed with a row limit outside a block:
+    PostgreSQL runs it to completion and commits it with the implicit
+    transaction at Sync (closing the portal, or replacing the unnamed one,
+    does not undo it). orbitd used to leave the statement's transaction open
+    on the pooled connection: the rows were never in the txlog (gone after a
+    restart), and the next session on that connection wrote into it too."""
+    raw = server.raw()
+    other = server.raw()
+    try:
+        raw.query1("CREATE TABLE w (id integer PRIMARY KEY, v text)")
+        # suspended, then Sync
+        raw.parse("INSERT INTO w(id) VALUES (1), (2), (3) RETURNING id")
+        raw.bind()
+        raw.execute("", 1)
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "2", "D", "s", "Z"]
+        assert raw.status == "I"
+        # suspended, then Close (and Sync)
+        raw.parse("INSERT INTO w(id) VALUES (4), (5) RETURNING id")
+        raw.bind()
+        raw.execute("", 1)
+        raw.close_obj("P")
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "2", "D", "s", "3", "Z"]
+        # two suspended write portals, then an unnamed portal replaced
+        raw.parse("UPDATE w SET v = 'u' WHERE id <= 2 RETURNING id", "upd")
+        raw.bind(portal="p1", statement="upd")
+        raw.execute("p1", 1)
+        raw.parse("INSERT INTO w(id) VALUES (6), (7) RETURNING id")
+        raw.bind()
+        raw.execute("", 1)
+        raw.bind()
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "2", "D", "s", "1", "2", "D", "s", "2", "Z"]
+        # another session's write is its own, and committed
+        other.query1("INSERT INTO w(id) VALUES (8)")
+        raw.close()
+        other.close()
+        server.restart()
+        after = server.raw()
+        try:
+            rows = after.query1("SELECT id, v FROM w ORDER BY id").text_rows()
+            assert rows == [["1", "u"], ["2", "u"], ["3", None], ["4", None], ["5", None], ["6", None],
+                            ["7", None], ["8", None]], rows
+        finally:
+            after.close()
     finally:
         raw.close()
         other.close()

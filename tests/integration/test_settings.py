@@ -78,6 +78,57 @@ def test_reset_all(conn):
     assert show(conn, "statement_timeout") == "0"
 
 
+def test_set_local_and_set_are_transactional(shared_server):
+    """SET LOCAL lasts until the end of the transaction; a SET made in a
+    transaction that rolls back (explicit, failed, or the implicit one of a
+    multi-statement query) is undone; a commit keeps the last plain SET.
+    orbitd kept every one of them for the rest of the session (a SET LOCAL
+    statement_timeout applied to every later statement)."""
+    c = shared_server.raw()
+    try:
+        def val(name):
+            return c.query1("SHOW %s" % name).text_rows()[0][0]
+
+        c.query1("BEGIN")
+        c.query1("SET LOCAL statement_timeout = '1s'")
+        assert val("statement_timeout") == "1s"
+        c.query1("COMMIT")
+        assert val("statement_timeout") == "0"
+
+        c.query1("BEGIN")
+        c.query1("SET statement_timeout = '2s'")
+        c.query1("ROLLBACK")
+        assert val("statement_timeout") == "0"
+
+        c.query1("SET application_name = 'a'")
+        c.query1("BEGIN")
+        c.query1("SET LOCAL application_name = 'b'")
+        assert c.params["application_name"] == "b"
+        c.query1("SET application_name = 'c'")
+        c.query1("SET LOCAL application_name = 'd'")
+        assert val("application_name") == "d"
+        c.query1("COMMIT")
+        assert val("application_name") == "c"
+        assert c.params["application_name"] == "c"  # ParameterStatus for the change back
+
+        c.query1("BEGIN")
+        c.query1("RESET ALL")
+        assert val("application_name") == ""
+        c.query("SELECT no_such_column")
+        c.query1("ROLLBACK")
+        assert val("application_name") == "c"
+
+        res = c.query("SET statement_timeout = '3s'; SELECT no_such_column")
+        assert res[-1].error is not None
+        assert val("statement_timeout") == "0"
+        c.query("SET statement_timeout = '4s'; SET LOCAL statement_timeout = '5s'; SELECT 1")
+        assert val("statement_timeout") == "4s"
+        c.query1("RESET ALL")
+        assert val("statement_timeout") == "0" and val("application_name") == ""
+    finally:
+        c.close()
+
+
 def test_unknown_parameter_42704(conn):
     cur = conn.cursor()
     with pytest.raises(psycopg2.Error) as ei:

@@ -203,6 +203,33 @@ def test_read_only_transaction(raw, table):
     raw.query1("INSERT INTO %s VALUES (1, 'a')" % table)
 
 
+def test_default_transaction_read_only_outside_blocks(raw, table):
+    """default_transaction_read_only = on makes every transaction read-only,
+    an autocommit statement's included (orbitd let single statements and
+    extended-protocol Executes write); SET transaction_read_only / SET
+    TRANSACTION outside a block has no effect (orbitd made the session
+    read-only until its next transaction block ended)."""
+    raw.query1("SET transaction_read_only = on")
+    assert raw.query1("SHOW transaction_read_only").text_rows() == [["off"]]
+    raw.query1("SET TRANSACTION READ ONLY")
+    raw.query1("INSERT INTO %s VALUES (1, 'a')" % table)
+    raw.query1("SET default_transaction_read_only = on")
+    assert raw.query1("SHOW transaction_read_only").text_rows() == [["on"]]
+    res = raw.query("INSERT INTO %s VALUES (2, 'b')" % table)
+    assert res[0].error is not None and res[0].error.code == "25006", res
+    msgs = raw.prepared("INSERT INTO %s VALUES (3, 'c')" % table)
+    assert [rawpg.ServerError(rawpg.parse_fields(p)).code for t, p in msgs if t == "E"] == ["25006"], msgs
+    res = raw.query("SELECT 1; BEGIN; INSERT INTO %s VALUES (4, 'd')" % table)
+    assert res[-1].error is not None and res[-1].error.code == "25006", res
+    raw.query1("ROLLBACK")
+    raw.query1("BEGIN READ WRITE")
+    raw.query1("INSERT INTO %s VALUES (5, 'e')" % table)
+    raw.query1("COMMIT")
+    raw.query1("SET default_transaction_read_only = off")
+    raw.query1("INSERT INTO %s VALUES (6, 'f')" % table)
+    assert raw.query1("SELECT id FROM %s ORDER BY id" % table).text_rows() == [["1"], ["5"], ["6"]]
+
+
 def test_transaction_survives_many_statements(shared_server, table):
     c = shared_server.connect(autocommit=False)
     cur = c.cursor()
