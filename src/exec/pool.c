@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A worker's sleeping place: one per thread slot, alive as long as the
@@ -505,6 +506,16 @@ static struct exe_conn *detach_conn(struct exe_task *t)
     struct exe_conn *c = t->conn;
     if (!c)
         return NULL;
+    if (c->db && !sqlite3_get_autocommit(c->db)) {
+        /* a bug above: the next user of this connection would write into
+         * (and commit) someone else's transaction, which never reached the
+         * txlog. Contain it: roll it back and say so. */
+        log_error("exec.open_transaction_returned", "msg=\"a pooled connection came back inside a transaction; "
+                  "rolled back\"");
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        if (c->cap)
+            txl_capture_reset(c->cap);
+    }
     t->conn = NULL;
     c->fn.session = NULL;
     c->fn.cancel = NULL;

@@ -1,7 +1,8 @@
 /* Unit tests for exec: the executor pool's accounting for tasks that wait
  * on a client's socket (exe_poll_begin/_end: the cap, the write-token
  * holder's exemption, direct_jobs, giving the connection back and taking
- * one again without waiting). */
+ * one again without waiting; a connection given back inside a transaction
+ * is rolled back). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -17,7 +18,7 @@ struct probe {
     pthread_cond_t cv;
     int done;
     /* results, checked on the test thread */
-    int first, capped, always, kept, idle, other_conn, none_left, given_back, released_again;
+    int first, capped, always, kept, idle, other_conn, none_left, given_back, released_again, rolled_back, leaked_rows;
     uint64_t direct_before, direct_after;
 };
 
@@ -48,7 +49,18 @@ static enum exe_rc probe_run(struct exe_task *t)
     pr->released_again = exe_poll_end(p, t, 1);
     exe_get_stats(p, &st);
     pr->direct_after = st.direct_jobs;
+    /* a connection given back inside a transaction is rolled back: the
+     * next user must not write into (and commit) someone else's changes */
+    sqlite3 *db = t->conn->db;
+    sqlite3_exec(db, "CREATE TABLE leak (a); BEGIN; INSERT INTO leak VALUES (1)", NULL, NULL, NULL);
     exe_release_conn(p, t);
+    pr->rolled_back = sqlite3_get_autocommit(db);
+    sqlite3_stmt *st2 = NULL;
+    pr->leaked_rows = -1;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM leak", -1, &st2, NULL) == SQLITE_OK &&
+        sqlite3_step(st2) == SQLITE_ROW)
+        pr->leaked_rows = sqlite3_column_int(st2, 0);
+    sqlite3_finalize(st2);
     pthread_mutex_lock(&pr->mu);
     pr->done = 1;
     pthread_cond_signal(&pr->cv);
@@ -96,6 +108,8 @@ static void test_poll_cap_and_connections(void **state)
     assert_int_equal(pr.given_back, 1);
     assert_int_equal(pr.released_again, 1);
     assert_int_equal(pr.direct_after - pr.direct_before, 3);
+    assert_int_equal(pr.rolled_back, 1);
+    assert_int_equal(pr.leaked_rows, 0);
     exe_pool_free(p);
     pthread_cond_destroy(&pr.cv);
     pthread_mutex_destroy(&pr.mu);
