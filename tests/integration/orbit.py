@@ -12,6 +12,7 @@ import socket
 import subprocess
 import urllib.request
 import tempfile
+import threading
 import time
 
 import psycopg2
@@ -290,11 +291,7 @@ class OrbitServer:
         raise AssertionError("metric %s missing" % name)
 
     def rss_kib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return proc_status(self.pid).get("VmRSS", 0)
 
     # ---- clients
     @property
@@ -346,6 +343,67 @@ class OrbitServer:
 
     def __repr__(self):
         return "OrbitServer(pid=%s, port=%d, data_dir=%s)" % (self.pid, self.port, self.data_dir)
+
+
+def proc_status(pid):
+    """The kB fields of /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile, ...)
+    as ints; {} when the process is gone."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                v = v.split()
+                if len(v) == 2 and v[1] == "kB":
+                    out[k] = int(v[0])
+    except (OSError, TypeError):
+        pass
+    return out
+
+
+class MemSampler:
+    """Samples /proc/PID/status of servers (label -> OrbitServer) on a thread
+    every interval seconds, following restarts (the pid is read at each
+    sample). RssAnon is the process's heap and other private memory; VmRSS
+    and VmHWM also count the pages of the database file SQLite maps, which
+    grow with the database whatever the heap does. Use as a context manager;
+    peak(label, since, until) is the highest RssAnon (kB) seen in a window of
+    time.monotonic() values."""
+
+    def __init__(self, servers, interval=0.01):
+        self.servers = dict(servers)
+        self.interval = interval
+        self.samples = []  # (t, label, pid, status dict)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for label, s in self.servers.items():
+                pid = s.pid if s.alive() else None
+                st = proc_status(pid) if pid else {}
+                if "RssAnon" in st:
+                    self.samples.append((time.monotonic(), label, pid, st))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def window(self, label, since=None, until=None, field="RssAnon"):
+        return [st[field] for t, lb, _, st in list(self.samples)
+                if lb == label and (since is None or t >= since) and (until is None or t <= until)]
+
+    def peak(self, label, since=None, until=None, field="RssAnon"):
+        return max(self.window(label, since, until, field), default=0)
+
+    def last(self, label, field="RssAnon"):
+        w = self.window(label, field=field)
+        return w[-1] if w else 0
 
 
 def run_orbitd(args, env=None, timeout=10, password=PASSWORD):
