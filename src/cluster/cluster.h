@@ -159,6 +159,10 @@ struct clu_config {
     unsigned install_snapshot_timeout_ms; /* 5000: leader resends a snapshot after this */
     unsigned snapshot_threshold;          /* 65536 entries applied since the last snapshot */
     unsigned snapshot_trailing;           /* 8192 entries kept in the log after one */
+    uint64_t snapshot_bytes;              /* 256 MiB: entry bytes applied since the last
+                                             snapshot that also start one, and a quarter
+                                             of it bounds the trailing entries' bytes
+                                             (libraft keeps them all in memory) */
     size_t segment_size;                  /* 0 = libraft default (8 MiB) */
     size_t max_entry_size;                /* 64 MiB */
     int pre_vote;                         /* 1 */

@@ -26,7 +26,8 @@ enum { SNAP_IDLE, SNAP_TAKING };
 struct clu_fsm_hooks {
     void *owner;
     void *(*local_lookup)(void *owner, uint64_t index);  /* inside libraft */
-    void (*applied)(void *owner);                         /* inside libraft */
+    void (*applied)(void *owner, size_t bytes);           /* inside libraft; bytes: the entry's
+                                                             (0 for a restored snapshot) */
     void (*after_event)(void *owner);                     /* outside libraft */
     void (*snapshot_done)(void *owner, uint64_t index, int status); /* outside */
 };
@@ -205,6 +206,10 @@ struct clu_node {
     int snap_armed;
     int snap_kick; /* leader: append a barrier so the next snapshot starts */
     unsigned saved_threshold;
+    /* entries and their bytes applied since the last snapshot finished; a
+     * snapshot asked for by size is under way (cfg.snapshot_bytes) */
+    uint64_t since_snap_entries, since_snap_bytes;
+    int size_snap;
 
     clu_close_cb close_cb;
     void *close_data;

@@ -142,7 +142,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
         return RAFT_IOERR;
     }
     if (g->hooks.applied)
-        g->hooks.applied(g->hooks.owner);
+        g->hooks.applied(g->hooks.owner, buf->len);
     return 0;
 }
 
@@ -325,7 +325,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     mark_verified(g, d.name);
     raft_free(buf->base); /* on success the FSM owns the buffer */
     if (g->hooks.applied)
-        g->hooks.applied(g->hooks.owner);
+        g->hooks.applied(g->hooks.owner, 0);
     return 0;
 }
 

@@ -30,6 +30,7 @@ void clu_config_init(struct clu_config *c)
     c->install_snapshot_timeout_ms = 5000;
     c->snapshot_threshold = 65536;
     c->snapshot_trailing = 8192;
+    c->snapshot_bytes = 256ull << 20;
     c->max_entry_size = 64u << 20;
     c->pre_vote = 1;
     c->verify_snapshots = 1;
@@ -204,9 +205,38 @@ static void *hook_local(void *owner, uint64_t index)
     return NULL;
 }
 
-static void hook_applied(void *owner)
+/* libraft keeps every entry since the last snapshot, and `trailing` more,
+ * in memory (and reads them all at startup): with large records a count
+ * threshold alone lets that grow with the data. So a snapshot also starts
+ * once snapshot_bytes were applied since the last one, and the trailing
+ * entries are cut to a quarter of that at the average entry size. */
+static void size_snapshot(struct clu_node *n, size_t bytes)
+{
+    n->since_snap_entries++;
+    n->since_snap_bytes += bytes;
+    if (n->size_snap || !n->cfg.snapshot_bytes || n->since_snap_bytes < n->cfg.snapshot_bytes ||
+        n->state != NODE_STARTED)
+        return;
+    uint64_t avg = n->since_snap_bytes / n->since_snap_entries;
+    uint64_t trailing = (n->cfg.snapshot_bytes / 4) / (avg ? avg : 1);
+    if (trailing > n->cfg.snapshot_trailing)
+        trailing = n->cfg.snapshot_trailing;
+    raft_set_snapshot_trailing(&n->raft, (unsigned)(trailing ? trailing : 1));
+    if (clu_snapshot(n, NULL, NULL) == CLU_OK) {
+        n->size_snap = 1;
+        log_info("cluster.snapshot_by_size", "bytes=%llu entries=%llu trailing=%llu",
+                 (unsigned long long)n->since_snap_bytes, (unsigned long long)n->since_snap_entries,
+                 (unsigned long long)trailing);
+    }
+}
+
+static void hook_applied(void *owner, size_t bytes)
 {
     struct clu_node *n = owner;
+    if (bytes)
+        size_snapshot(n, bytes);
+    else /* a snapshot was installed */
+        n->since_snap_entries = n->since_snap_bytes = 0;
     if (n->waiters.head)
         clu_wake(n);
 }

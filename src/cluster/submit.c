@@ -407,6 +407,12 @@ int clu_snapshot(struct clu_node *n, clu_snapshot_cb cb, void *data)
 void clu_snapshot_finished(void *owner, uint64_t index, int status)
 {
     struct clu_node *n = owner;
+    if (status == CLU_OK) {
+        n->since_snap_entries = n->since_snap_bytes = 0;
+        if (n->size_snap)
+            raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
+    }
+    n->size_snap = 0;
     struct clu_req *q = n->snap_waiters.head;
     while (q) {
         struct clu_req *next = q->next;

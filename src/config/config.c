@@ -68,6 +68,9 @@ static const struct setting settings[] = {
       "Raft election timeout (a leader is replaced after one to two of these)"),
     S("snapshot_threshold", K_INT, snapshot_threshold, "65536", 0,
       "txlog records applied between two snapshots (log compaction)"),
+    S("snapshot_log_size", K_SIZE, snapshot_log_size, "256MB", 0,
+      "txlog bytes applied since the last snapshot that also start one: libraft holds the log since the last "
+      "snapshot in memory, so this bounds that memory when records are large"),
     S("session_memory_limit", K_SIZE, session_memory_limit, "64MB", 1,
       "what one session's prepared statements and open portals may hold (over it: SQLSTATE 53200)"),
     S("disk_reserve", K_SIZE, disk_reserve, "64MB", 1,

@@ -43,6 +43,7 @@ struct cfg {
     char *initial_members; /* "" = this node alone (or --join) */
     int64_t election_timeout_ms;
     int64_t snapshot_threshold;
+    int64_t snapshot_log_size;
     int64_t disk_reserve;
 };
 

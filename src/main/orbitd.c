@@ -3,6 +3,7 @@
  * network loops, and runs until SIGTERM has drained every session. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,11 @@ static int init_catalog(struct server *srv, char *err, size_t errcap)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Large buffers (records, Raft entries, snapshots' pages) are mapped
+     * and unmapped on their own: glibc's sliding threshold would otherwise
+     * serve them from per-thread arenas after the first free and keep the
+     * memory after a big transaction (docs/design-core.md, memory). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     sql_global_init();
     static struct cfg cfg;
     static struct server srv;
@@ -177,6 +183,7 @@ int main(int argc, char **argv)
         .initial_members = cfg.initial_members,
         .election_timeout_ms = (unsigned)cfg.election_timeout_ms,
         .snapshot_threshold = (unsigned)cfg.snapshot_threshold,
+        .snapshot_log_size = (uint64_t)cfg.snapshot_log_size,
         .disk_reserve = (uint64_t)cfg.disk_reserve,
         .restart = restart_self,
     };

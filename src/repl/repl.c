@@ -1061,6 +1061,8 @@ int rpl_start(struct rpl *r, uv_loop_t *loop, struct exe_pool *pool, char *err, 
         cc.election_timeout_ms = r->cfg.election_timeout_ms;
     if (r->cfg.snapshot_threshold)
         cc.snapshot_threshold = r->cfg.snapshot_threshold;
+    if (r->cfg.snapshot_log_size)
+        cc.snapshot_bytes = r->cfg.snapshot_log_size;
     cc.max_entry_size = MAX_RECORD + 64; /* the glue's framing */
     if (cc.snapshot_trailing > cc.snapshot_threshold)
         cc.snapshot_trailing = cc.snapshot_threshold;

@@ -31,6 +31,7 @@ struct rpl_config {
     const char *initial_members; /* NULL or "": this node alone */
     unsigned election_timeout_ms;
     unsigned snapshot_threshold;
+    uint64_t snapshot_log_size;  /* bytes; 0 = the cluster module's default */
     uint64_t disk_reserve;     /* bytes that must stay free for writes */
     /* A deposed leader whose database holds commits the cluster will never
      * have calls this (loop thread; must not return): restarting rebuilds
