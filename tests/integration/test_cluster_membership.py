@@ -111,6 +111,17 @@ def voters_and_standby(orbit_factory):
     return a, b, s
 
 
+def load_blobs(n, stmts, per_stmt, blob):
+    """stmts transactions into table blobs, each of per_stmt random
+    (incompressible) blobs of blob bytes."""
+    c = n.connect()
+    for k in range(stmts):
+        c.cursor().execute("WITH RECURSIVE s(i) AS (SELECT %s UNION ALL SELECT i + 1 FROM s WHERE i < %s) "
+                           "INSERT INTO blobs SELECT i, randomblob(%s) FROM s",
+                           (k * per_stmt, (k + 1) * per_stmt - 1, blob))
+    c.close()
+
+
 def first_node(orbit_factory, args=(), sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",)):
     """A fresh node that bootstraps the cluster, with table t."""
     a = orbit_factory(args=list(args), timeout=20)
@@ -288,12 +299,7 @@ def test_log_memory_bounded_by_snapshot_log_size(orbit_factory):
     a = first_node(orbit_factory, args=["--snapshot-log-size", "16MB"],
                    sql=("CREATE TABLE blobs (id integer PRIMARY KEY, v bytea)",))
     with orbit.MemSampler({"a": a}) as mem:
-        c = a.connect()
-        for k in range(stmts):
-            c.cursor().execute("WITH RECURSIVE s(i) AS (SELECT %s UNION ALL SELECT i + 1 FROM s WHERE i < %s) "
-                               "INSERT INTO blobs SELECT i, randomblob(%s) FROM s",
-                               (k * per_stmt, (k + 1) * per_stmt - 1, blob))
-        c.close()
+        load_blobs(a, stmts, per_stmt, blob)
         peak = mem.peak("a")
     total = stmts * per_stmt * blob // 1024  # kB
     print("log memory: %d MiB of records, peak RssAnon %.1f MiB" % (total // 1024, peak / 1024.0))
@@ -320,12 +326,7 @@ def test_snapshot_memory_does_not_grow_with_the_database(orbit_factory):
                    sql=("CREATE TABLE t (id integer PRIMARY KEY, v text)",
                         "CREATE TABLE blobs (id integer PRIMARY KEY, v bytea)"))
     t0 = time.monotonic()
-    c = a.connect()
-    for k in range(stmts):
-        c.cursor().execute("WITH RECURSIVE s(i) AS (SELECT %s UNION ALL SELECT i + 1 FROM s WHERE i < %s) "
-                           "INSERT INTO blobs SELECT i, randomblob(%s) FROM s",
-                           (k * per_stmt, (k + 1) * per_stmt - 1, blob))
-    c.close()
+    load_blobs(a, stmts, per_stmt, blob)
     load_s = time.monotonic() - t0
     load_anon = orbit.proc_status(a.pid)["RssAnon"]
     load_index = status(a)["applied_index"]
