@@ -356,6 +356,49 @@ def test_binary_date_of_bad_text(raw, unique_name):
         raw.query("DROP TABLE %s" % t)
 
 
+def test_schema_change_after_parse(shared_server, raw, unique_name):
+    """A named statement whose result columns changed since Parse: 0A000
+    "cached plan must not change result type" from routine
+    RevalidateCachedQuery (pgjdbc prepares it again on that); the unnamed
+    statement, parsed again, describes the new columns even on a pooled
+    connection that had the old statement cached."""
+    t = unique_name
+    raw.query1("CREATE TABLE %s (id integer, v text)" % t)
+    other = shared_server.raw()
+    try:
+        raw.query1("INSERT INTO %s VALUES (1, 'a')" % t)
+        raw.parse("SELECT * FROM %s" % t, "s_shape")
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "Z"]
+        for _ in range(3):  # cached on the pooled connection
+            res = rawpg.Conn.results(raw.prepared("SELECT * FROM %s" % t))[0]
+            assert len(res.columns) == 2
+        other.query1("ALTER TABLE %s ADD COLUMN w integer" % t)
+        other.query1("UPDATE %s SET w = 7" % t)
+        res = rawpg.Conn.results(raw.prepared("SELECT * FROM %s" % t))[0]
+        assert [c["name"] for c in res.columns] == ["id", "v", "w"]
+        assert res.text_rows() == [["1", "a", "7"]]
+        raw.bind(statement="s_shape")
+        raw.execute()
+        raw.sync()
+        errs = errors(raw.read_until_ready())
+        assert errs and errs[0].code == "0A000", errs
+        assert errs[0].message == "cached plan must not change result type"
+        assert errs[0].fields.get("R") == "RevalidateCachedQuery"
+        assert raw.status == "I"
+        # in a transaction block the error aborts it, as in PostgreSQL
+        raw.query1("BEGIN")
+        raw.bind(statement="s_shape")
+        raw.execute()
+        raw.sync()
+        assert errors(raw.read_until_ready())[0].code == "0A000"
+        assert raw.status == "E"
+        raw.query1("ROLLBACK")
+    finally:
+        other.close()
+        raw.query("DROP TABLE %s" % t)
+
+
 def test_null_params_and_results(raw, typed):
     oids = [INT4] + [o for o, _, _ in VALUES]
     params = [rawpg.encode_binary(INT4, 5)] + [None] * len(VALUES)
