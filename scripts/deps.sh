@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libsqlite3-dev libuv1-dev libraft-dev libssl-dev libjansson-dev
       libzstd-dev libcurl4-openssl-dev libcmocka-dev python3-pytest python3-psycopg2
-      postgresql-15 postgresql-client-15 pgbouncer valgrind openssl iproute2 nftables)
+      postgresql-15 postgresql-client-15 pgbouncer valgrind openssl iproute2 nftables
+      default-jdk-headless libpostgresql-jdbc-java)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the pytest integration and chaos suites (real orbitd, psql, pgbench,
-# psycopg2; chaos: network namespaces and nftables, as root)
+# psycopg2, the PostgreSQL JDBC driver; chaos: network namespaces and nftables, as root)
 # under Debian's /usr/bin/python3, where python3-psycopg2 lives.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,6 +31,7 @@ struct exe_conn {
     struct txl_capture *cap; /* change capture (exe_config.capture), else NULL */
     struct exe_conn *next_free;
     int reserved; /* kept for short tasks (exe_task.short_job) */
+    unsigned schema_gen; /* exe_schema_changed count its cache and schema are current with */
 };
 
 enum exe_rc {
@@ -151,6 +152,14 @@ void exe_get_stats(struct exe_pool *p, struct exe_stats *out);
  * a statement from the cache is marked in use until exe_finish, which
  * resets it (and clears bindings) or finalizes an uncached one. */
 int exe_prepare(struct exe_conn *c, const char *sql, int len, sqlite3_stmt **out, const char **tail);
+
+/* A committed transaction changed the schema (any node's DDL, committed
+ * or applied here). A statement SQLite compiled before reports the old
+ * result columns until its first step, and a connection compiles against
+ * the schema it last read, so each pooled connection's next exe_prepare
+ * drops its cached statements and re-reads the schema first: a
+ * RowDescription sent before the first row then matches the rows. */
+void exe_schema_changed(void);
 void exe_finish(struct exe_conn *c, sqlite3_stmt *st);
 
 #endif

@@ -282,13 +282,11 @@ static void conn_put_free(struct exe_pool *p, struct exe_conn *c)
     }
 }
 
+static void cache_flush(struct exe_conn *c);
+
 static void conn_close(struct exe_conn *c)
 {
-    size_t it = 0;
-    void *v;
-    while (map_next(&c->cache, &it, NULL, &v)) {
-        sqlite3_finalize((sqlite3_stmt *)v);
-    }
+    cache_flush(c);
     map_free(&c->cache);
     txl_capture_free(c->cap);
     c->cap = NULL;
@@ -718,9 +716,41 @@ void exe_get_stats(struct exe_pool *p, struct exe_stats *out)
 /* Cached statements are stored in the map by their SQL text; a statement
  * in use is removed from the map and put back by exe_finish, so two users
  * of the same text on one connection get two statements. */
+static atomic_uint schema_gen;
+
+void exe_schema_changed(void)
+{
+    atomic_fetch_add_explicit(&schema_gen, 1, memory_order_release);
+}
+
+static void cache_flush(struct exe_conn *c)
+{
+    size_t it = 0;
+    void *v;
+    while (map_next(&c->cache, &it, NULL, &v))
+        sqlite3_finalize((sqlite3_stmt *)v);
+    map_free(&c->cache);
+    map_init(&c->cache);
+    c->ncached = 0;
+}
+
 int exe_prepare(struct exe_conn *c, const char *sql, int len, sqlite3_stmt **out, const char **tail)
 {
     *out = NULL;
+    unsigned gen = atomic_load_explicit(&schema_gen, memory_order_acquire);
+    if (gen != c->schema_gen) {
+        cache_flush(c);
+        /* a statement that reads a table makes SQLite compare the schema
+         * cookie and load a schema that changed (prepare alone does not
+         * look, nor does PRAGMA schema_version). Inside a transaction the
+         * snapshot may predate the change: look again after it. */
+        int internal = c->fn.internal;
+        c->fn.internal = 1;
+        sqlite3_exec(c->db, "SELECT 1 FROM sqlite_schema LIMIT 0", NULL, NULL, NULL);
+        c->fn.internal = internal;
+        if (sqlite3_get_autocommit(c->db))
+            c->schema_gen = gen;
+    }
     /* The cache needs a NUL-terminated key of exactly this statement: only
      * cache when the text is the whole string (the common case). */
     if (len < 0 && c->cache_cap) {

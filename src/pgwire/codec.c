@@ -329,8 +329,8 @@ static void put_field_str(struct buf *b, char code, const char *s)
     buf_putc(b, 0);
 }
 
-void pgw_error(struct buf *b, char type, const char *severity, const char *sqlstate, const char *msg,
-               const char *detail, const char *hint)
+void pgw_error_routine(struct buf *b, char type, const char *severity, const char *sqlstate, const char *msg,
+                       const char *detail, const char *hint, const char *routine)
 {
     size_t o = pgw_begin(b, type);
     put_field_str(b, 'S', severity);
@@ -341,8 +341,16 @@ void pgw_error(struct buf *b, char type, const char *severity, const char *sqlst
         put_field_str(b, 'D', detail);
     if (hint && *hint)
         put_field_str(b, 'H', hint);
+    if (routine && *routine)
+        put_field_str(b, 'R', routine);
     buf_putc(b, 0);
     pgw_end(b, o);
+}
+
+void pgw_error(struct buf *b, char type, const char *severity, const char *sqlstate, const char *msg,
+               const char *detail, const char *hint)
+{
+    pgw_error_routine(b, type, severity, sqlstate, msg, detail, hint, NULL);
 }
 
 void pgw_row_description(struct buf *b, const struct pgw_field *f, int n)

@@ -98,6 +98,11 @@ void pgw_negotiate_version(struct buf *b, uint32_t newest_minor, int nunrecogniz
  * message is replaced so clients never choke. */
 void pgw_error(struct buf *b, char type, const char *severity, const char *sqlstate, const char *msg,
                const char *detail, const char *hint);
+/* The same with the routine field ('R'), which some clients act on:
+ * pgjdbc re-prepares a statement when "cached plan must not change result
+ * type" comes from routine RevalidateCachedQuery. */
+void pgw_error_routine(struct buf *b, char type, const char *severity, const char *sqlstate, const char *msg,
+                       const char *detail, const char *hint, const char *routine);
 
 /* RowDescription field. */
 struct pgw_field {

@@ -312,6 +312,7 @@ again:
     lsn = index = 0;
     n = 0;
     bad = NULL;
+    int ddl = 0;
     rc = txl_applier_batch_begin(r->ap, err, sizeof err);
     for (const struct apply_item *it = first; rc == 0 && it; it = it->next) {
         struct txl_record rec;
@@ -325,6 +326,7 @@ again:
                 n++;
                 lsn = rec.lsn;
                 index = it->index;
+                ddl |= txl_record_has_ddl(&rec);
             }
         } else {
             txl_applier_abort(r->ap);
@@ -356,6 +358,8 @@ again:
     }
     if (!n)
         return;
+    if (ddl)
+        exe_schema_changed();
     pthread_mutex_lock(&r->mu);
     if (lsn > r->last_lsn)
         r->last_lsn = lsn;
@@ -1345,6 +1349,7 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
         return -1;
     }
     uint64_t lsn = rec.lsn;
+    int ddl = txl_record_has_ddl(&rec);
     txl_record_free(&rec);
     if (disk_short(r, enc.len)) {
         run_sql(c, "ROLLBACK");
@@ -1399,6 +1404,8 @@ int rpl_commit(struct rpl *r, struct exe_conn *c, struct rpl_wait *w, char state
         return -1;
     }
     r->last_lsn = lsn;
+    if (ddl)
+        exe_schema_changed();
     w->r = r;
     w->finished = 0;
     w->status = 0;

@@ -172,6 +172,25 @@ static int is_exit(const struct sql_stmt *st)
     return st->kind == SQL_K_COMMIT || st->kind == SQL_K_ROLLBACK || st->kind == SQL_K_ROLLBACK_TO;
 }
 
+/* A hash of a statement's result columns (count, names, declared types):
+ * SQLite prepares a statement again when the schema changes, and a
+ * client that described it must not get other columns than it was told
+ * (PostgreSQL: "cached plan must not change result type"). */
+static uint32_t result_shape(sqlite3_stmt *st)
+{
+    int n = sqlite3_column_count(st);
+    uint32_t h = 2166136261u ^ (uint32_t)n;
+    for (int i = 0; i < n; i++) {
+        const char *parts[2] = {sqlite3_column_name(st, i), sqlite3_column_decltype(st, i)};
+        for (int k = 0; k < 2; k++) {
+            for (const char *c = parts[k] ? parts[k] : ""; *c; c++)
+                h = (h ^ (unsigned char)*c) * 16777619u;
+            h = (h ^ 0xff) * 16777619u;
+        }
+    }
+    return h;
+}
+
 static int do_parse(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -246,6 +265,7 @@ static int do_parse(struct session *s, const char *p, size_t len)
                 ses_prep_unref(prep);
                 return 0;
             }
+            prep->shape = result_shape(st);
             exe_finish(s->task.conn, st);
         }
     } else {
@@ -345,6 +365,16 @@ static int do_bind(struct session *s, const char *p, size_t len)
             return 0;
         }
         need = po->stmt ? sqlite3_bind_parameter_count(po->stmt) : prep->st.max_param;
+        if (po->stmt && result_shape(po->stmt) != prep->shape) {
+            /* the routine tells pgjdbc to prepare the statement again */
+            ses_portal_free(s, po);
+            pgw_error_routine(&s->out, 'E', "ERROR", "0A000", "cached plan must not change result type", NULL, NULL,
+                              "RevalidateCachedQuery");
+            if (s->txn == 'T')
+                s->txn = 'E';
+            s->skip_to_sync = 1;
+            return 0;
+        }
     }
     int nbind = need; /* the SQLite statement's; Parse may have declared more (Describe reports them) */
     if (need < prep->nparams)

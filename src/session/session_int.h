@@ -12,6 +12,7 @@ struct ses_prep {
     struct sql_stmt st;  /* translated statement */
     uint32_t *param_oids;
     int nparams;         /* number of parameter types given in Parse */
+    uint32_t shape;      /* result columns' names and declared types when parsed */
     int refs;            /* portals using it + 1 while in the map */
     size_t bytes;        /* counted in the session's held_bytes while in its map */
 };

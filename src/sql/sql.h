@@ -219,6 +219,7 @@ const char *sql_sqlstate(int extended_code, const char *msg);
 #define SQL_OID_TIMESTAMP 1114
 #define SQL_OID_TIMESTAMPTZ 1184
 #define SQL_OID_NUMERIC 1700
+#define SQL_OID_UUID 2950
 #define SQL_OID_JSONB 3802
 
 /* Declared column type (sqlite3_column_decltype, may be NULL) -> OID, or 0

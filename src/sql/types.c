@@ -41,6 +41,7 @@ static const struct type_info type_infos[] = {
     {SQL_OID_TIMESTAMPTZ, "timestamptz", "timestamp with time zone", 8},
     {SQL_OID_NUMERIC, "numeric", "numeric", -1},
     {SQL_OID_JSONB, "jsonb", "jsonb", -1},
+    {SQL_OID_UUID, "uuid", "uuid", 16},
 };
 
 static const struct type_info *type_info(uint32_t oid)
@@ -124,6 +125,7 @@ static const struct decl_map decl_names[] = {
     {"time without time zone", SQL_OID_TIME},
     {"json", SQL_OID_JSON},
     {"jsonb", SQL_OID_JSONB},
+    {"uuid", SQL_OID_UUID},
     {"oid", SQL_OID_OID},
     {"name", SQL_OID_NAME},
     {"interval", SQL_OID_TEXT},
@@ -533,6 +535,14 @@ int sql_value_text(struct buf *out, sqlite3_stmt *st, int col, int type, uint32_
         put_hex(out, p, n);
         return 0;
     }
+    if (oid == SQL_OID_UUID && type == SQLITE_BLOB && sqlite3_column_bytes(st, col) == 16) {
+        char u[SQL_UUID_TEXT_LEN + 1];
+        if (!(p = raw_bytes(st, col, type, &n)))
+            return -1;
+        sql_uuid_format(p, u);
+        buf_puts(out, u);
+        return 0;
+    }
     if (type == SQLITE_INTEGER) {
         int64_t v = sqlite3_column_int64(st, col);
         if (oid == SQL_OID_BOOL)
@@ -616,6 +626,29 @@ static int column_double(sqlite3_stmt *st, int col, int type, uint32_t oid, doub
     return 0;
 }
 
+/* A numeric column in binary: its text (a stored integer, a double's
+ * shortest digits, or numeric text) converted. */
+static int put_binary_numeric(struct buf *out, sqlite3_stmt *st, int col, int type, char sqlstate[6], char *err,
+                              size_t errcap)
+{
+    if (type == SQLITE_BLOB)
+        return fail(sqlstate, err, errcap, "22P02:invalid input syntax for type numeric");
+    struct buf text;
+    buf_init(&text);
+    int rc = sql_value_text(&text, st, col, type, SQL_OID_NUMERIC) || !buf_ok(&text)
+                 ? -2
+                 : sql_numeric_to_binary(out, text.data, text.len);
+    if (rc == -1)
+        fail(sqlstate, err, errcap, "22P02:invalid input syntax for type numeric: \"%.*s\"", shown(text.len),
+             text.data);
+    else if (rc == -3)
+        fail(sqlstate, err, errcap, "22003:value overflows numeric format");
+    else if (rc)
+        fail(sqlstate, err, errcap, "53200:out of memory");
+    buf_free(&text);
+    return rc ? -1 : 0;
+}
+
 static int put_binary(struct buf *out, sqlite3_stmt *st, int col, int type, uint32_t oid, char sqlstate[6],
                       char *err, size_t errcap)
 {
@@ -694,6 +727,35 @@ static int put_binary(struct buf *out, sqlite3_stmt *st, int col, int type, uint
         if (!p)
             return fail(sqlstate, err, errcap, "53200:out of memory");
         buf_append(out, p, n);
+        return 0;
+    }
+    case SQL_OID_NUMERIC:
+        return put_binary_numeric(out, st, col, type, sqlstate, err, errcap);
+    case SQL_OID_UUID: {
+        size_t n;
+        const char *p = raw_bytes(st, col, type, &n);
+        unsigned char u[16];
+        if (!p)
+            return fail(sqlstate, err, errcap, "53200:out of memory");
+        if (type == SQLITE_BLOB && n == 16)
+            memcpy(u, p, 16);
+        else if (type != SQLITE_TEXT || sql_uuid_parse(p, n, u))
+            return fail(sqlstate, err, errcap, "22P02:invalid input syntax for type uuid: \"%.*s\"", shown(n),
+                        type == SQLITE_TEXT ? p : "");
+        buf_append(out, u, 16);
+        return 0;
+    }
+    case SQL_OID_DATE:
+    case SQL_OID_TIME:
+    case SQL_OID_TIMESTAMP:
+    case SQL_OID_TIMESTAMPTZ: {
+        size_t n = 0;
+        const char *p = type == SQLITE_TEXT ? raw_bytes(st, col, type, &n) : NULL;
+        if (type == SQLITE_TEXT && !p)
+            return fail(sqlstate, err, errcap, "53200:out of memory");
+        if (!p || sql_datetime_to_binary(out, oid, p, n))
+            return fail(sqlstate, err, errcap, "22007:invalid input syntax for type %s: \"%.*s\"", type_label(oid),
+                        shown(n), p ? p : "");
         return 0;
     }
     default:
@@ -859,6 +921,16 @@ static int bind_text_format(sqlite3_stmt *st, int idx, uint32_t oid, const char 
         return bind_rc(st, idx, sqlite3_bind_text64(st, idx, s, n, SQLITE_TRANSIENT, SQLITE_UTF8), sqlstate, err,
                        errcap);
     }
+    case SQL_OID_UUID: {
+        /* stored in the canonical form, so equal uuids compare equal */
+        unsigned char u[16];
+        char t[SQL_UUID_TEXT_LEN + 1];
+        if (sql_uuid_parse(data, len, u))
+            return fail(sqlstate, err, errcap, "22P02:invalid input syntax for type uuid: \"%.*s\"", shown(len), data);
+        sql_uuid_format(u, t);
+        return bind_rc(st, idx, sqlite3_bind_text(st, idx, t, SQL_UUID_TEXT_LEN, SQLITE_TRANSIENT), sqlstate, err,
+                       errcap);
+    }
     case SQL_OID_BYTEA: {
         struct buf b;
         buf_init(&b);
@@ -954,6 +1026,33 @@ static int bind_binary_format(sqlite3_stmt *st, int idx, uint32_t oid, const cha
     case SQL_OID_BYTEA:
         rc = bind_blob(st, idx, data, len);
         break;
+    case SQL_OID_UUID: {
+        char t[SQL_UUID_TEXT_LEN + 1];
+        if (len != 16)
+            return fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx);
+        sql_uuid_format(data, t);
+        rc = sqlite3_bind_text(st, idx, t, SQL_UUID_TEXT_LEN, SQLITE_TRANSIENT);
+        break;
+    }
+    case SQL_OID_NUMERIC:
+    case SQL_OID_DATE:
+    case SQL_OID_TIME:
+    case SQL_OID_TIMESTAMP:
+    case SQL_OID_TIMESTAMPTZ: {
+        /* bound as the text PostgreSQL prints, as if sent in text */
+        struct buf text;
+        buf_init(&text);
+        int bad = oid == SQL_OID_NUMERIC ? sql_numeric_from_binary(data, len, &text)
+                                         : sql_datetime_from_binary(oid, data, len, &text);
+        if (bad || !buf_ok(&text)) {
+            buf_free(&text);
+            return bad ? fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx)
+                       : fail(sqlstate, err, errcap, "53200:out of memory");
+        }
+        int r = bind_text_format(st, idx, oid, text.data, text.len, sqlstate, err, errcap);
+        buf_free(&text);
+        return r;
+    }
     default:
         return fail(sqlstate, err, errcap, "0A000:binary input format is not supported for type %s",
                     sql_oid_name(oid));

@@ -906,3 +906,41 @@ def test_member_restart_keeps_its_database(orbit_factory):
     wait_rows([a, b, c], expect(range(1, 61)), timeout=30)
     p = ctl("cluster", "verify", "--peer", peer(others[0]))
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_follower_describes_columns_after_applied_ddl(orbit_factory):
+    """DDL applied from the log makes a follower's pooled connections drop
+    the statements they compiled before it: an extended-protocol SELECT *
+    on the follower describes the new columns (not the cached ones) and a
+    statement parsed before gets 0A000 "cached plan must not change result
+    type"."""
+    import rawpg
+    a = first_node(orbit_factory)
+    insert(a, [1])
+    b = join(orbit_factory, a)
+    wait_rows([a, b], expect([1]))
+    r = b.raw()
+    try:
+        r.parse("SELECT * FROM t", "before")
+        r.sync()
+        r.read_until_ready()
+        for _ in range(3):
+            res = rawpg.Conn.results(r.prepared("SELECT * FROM t"))[0]
+            assert [c["name"] for c in res.columns] == ["id", "v"]
+        c = a.connect()
+        c.cursor().execute("ALTER TABLE t ADD COLUMN w integer DEFAULT 7")
+        c.close()
+
+        def columns():
+            res = rawpg.Conn.results(r.prepared("SELECT * FROM t"))[0]
+            assert res.error is None and len(res.rows[0]) == len(res.columns), res
+            return [c["name"] for c in res.columns] == ["id", "v", "w"] and res.text_rows()
+        assert wait_for("the new column on the follower", columns) == [["1", "x" * 10, "7"]]
+        r.bind(statement="before")
+        r.execute()
+        r.sync()
+        errs = [rawpg.ServerError(rawpg.parse_fields(p)) for t, p in r.read_until_ready() if t == "E"]
+        assert errs and errs[0].code == "0A000", errs
+    finally:
+        r.close()

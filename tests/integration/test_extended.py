@@ -1,4 +1,5 @@
 """Extended query protocol, message by message, with the raw client (rawpg)."""
+import datetime
 import struct
 
 import pytest
@@ -286,6 +287,116 @@ def test_binary_results_mixed_formats(raw):
     assert cols[0]["format"] == 1 and cols[1]["format"] == 0
     assert rawpg.decode_binary(cols[0]["type_oid"], row[0]) == 42
     assert row[1] == b"x"
+
+
+NUMERIC, DATE, TIME, TIMESTAMP, TIMESTAMPTZ, UUID = 1700, 1082, 1083, 1114, 1184, 2950
+EPOCH_2000 = datetime.datetime(2000, 1, 1)
+
+
+def _us(dt):
+    """microseconds since 2000-01-01, PostgreSQL's binary timestamp"""
+    d = dt - EPOCH_2000
+    return (d.days * 86400 + d.seconds) * 1000000 + d.microseconds
+
+
+# (declared type, SQL literal stored, oid, binary form, text PostgreSQL prints
+# for that binary form): what pgjdbc asks for once a statement is
+# server-prepared, and sends for BigDecimal / UUID parameters
+BIN_VALUES = [
+    ("numeric", "'12345678.9'", NUMERIC, struct.pack("!hhHH4H", 3, 1, 0, 1, 1234, 5678, 9000, 0)[:14],
+     "12345678.9"),
+    ("numeric", "'-0.001'", NUMERIC, struct.pack("!hhHHH", 1, -1, 0x4000, 3, 10), "-0.001"),
+    ("numeric", "42", NUMERIC, struct.pack("!hhHHH", 1, 0, 0, 0, 42), "42"),
+    ("date", "'2024-02-29'", DATE, struct.pack("!i", (datetime.date(2024, 2, 29) - datetime.date(2000, 1, 1)).days),
+     "2024-02-29"),
+    ("time", "'13:45:06.5'", TIME, struct.pack("!q", ((13 * 60 + 45) * 60 + 6) * 1000000 + 500000), "13:45:06.5"),
+    ("timestamp", "'2024-02-29 13:45:06.123456'", TIMESTAMP,
+     struct.pack("!q", _us(datetime.datetime(2024, 2, 29, 13, 45, 6, 123456))), "2024-02-29 13:45:06.123456"),
+    ("timestamptz", "'2024-02-29 13:45:06.123456+05:30'", TIMESTAMPTZ,
+     struct.pack("!q", _us(datetime.datetime(2024, 2, 29, 8, 15, 6, 123456))), "2024-02-29 08:15:06.123456+00"),
+    ("uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", UUID,
+     bytes.fromhex("a0eebc999c0b4ef8bb6d6bb9bd380a11"), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+]
+
+
+@pytest.mark.parametrize("decl,lit,oid,binary,text", BIN_VALUES, ids=[v[0] + str(i) for i, v in enumerate(BIN_VALUES)])
+def test_binary_numeric_datetime_uuid(raw, unique_name, decl, lit, oid, binary, text):
+    t = unique_name
+    raw.query1("CREATE TABLE %s (id integer, v %s)" % (t, decl))
+    try:
+        raw.query1("INSERT INTO %s VALUES (1, %s)" % (t, lit))
+        msgs = raw.prepared("SELECT v FROM %s WHERE id = 1" % t, result_formats=[1])
+        assert "E" not in types(msgs), errors(msgs)
+        cols = rawpg.parse_row_description(msgs[2][1])
+        assert cols[0]["type_oid"] == oid and cols[0]["format"] == 1
+        assert rawpg.parse_data_row(msgs[3][1]) == [binary]
+        # the binary form as a parameter is stored as PostgreSQL's text of it
+        msgs = raw.prepared("INSERT INTO %s VALUES (2, $1)" % t, [binary], [oid], param_formats=[1])
+        assert "E" not in types(msgs), errors(msgs)
+        msgs = raw.prepared("SELECT v FROM %s WHERE id = 2" % t, result_formats=[1])
+        assert rawpg.parse_data_row(msgs[3][1]) == [binary]
+        got = raw.query1("SELECT v FROM %s WHERE id = 2" % t).text_rows()
+        assert got == [[text]] or (oid == NUMERIC and float(got[0][0]) == float(text)), got
+    finally:
+        raw.query("DROP TABLE %s" % t)
+
+
+def test_binary_date_of_bad_text(raw, unique_name):
+    """SQLite keeps any text in a date column; binary output refuses what
+    is not a date (text output passes it through)."""
+    t = unique_name
+    raw.query1("CREATE TABLE %s (d date)" % t)
+    try:
+        raw.query1("INSERT INTO %s VALUES ('2024-13-01')" % t)
+        errs = errors(raw.prepared("SELECT d FROM %s" % t, result_formats=[1]))
+        assert errs and errs[0].code == "22007", errs
+        assert errs[0].message == 'invalid input syntax for type date: "2024-13-01"'
+        assert raw.query1("SELECT d FROM %s" % t).text_rows() == [["2024-13-01"]]
+    finally:
+        raw.query("DROP TABLE %s" % t)
+
+
+def test_schema_change_after_parse(shared_server, raw, unique_name):
+    """A named statement whose result columns changed since Parse: 0A000
+    "cached plan must not change result type" from routine
+    RevalidateCachedQuery (pgjdbc prepares it again on that); the unnamed
+    statement, parsed again, describes the new columns even on a pooled
+    connection that had the old statement cached."""
+    t = unique_name
+    raw.query1("CREATE TABLE %s (id integer, v text)" % t)
+    other = shared_server.raw()
+    try:
+        raw.query1("INSERT INTO %s VALUES (1, 'a')" % t)
+        raw.parse("SELECT * FROM %s" % t, "s_shape")
+        raw.sync()
+        assert types(raw.read_until_ready()) == ["1", "Z"]
+        for _ in range(3):  # cached on the pooled connection
+            res = rawpg.Conn.results(raw.prepared("SELECT * FROM %s" % t))[0]
+            assert len(res.columns) == 2
+        other.query1("ALTER TABLE %s ADD COLUMN w integer" % t)
+        other.query1("UPDATE %s SET w = 7" % t)
+        res = rawpg.Conn.results(raw.prepared("SELECT * FROM %s" % t))[0]
+        assert [c["name"] for c in res.columns] == ["id", "v", "w"]
+        assert res.text_rows() == [["1", "a", "7"]]
+        raw.bind(statement="s_shape")
+        raw.execute()
+        raw.sync()
+        errs = errors(raw.read_until_ready())
+        assert errs and errs[0].code == "0A000", errs
+        assert errs[0].message == "cached plan must not change result type"
+        assert errs[0].fields.get("R") == "RevalidateCachedQuery"
+        assert raw.status == "I"
+        # in a transaction block the error aborts it, as in PostgreSQL
+        raw.query1("BEGIN")
+        raw.bind(statement="s_shape")
+        raw.execute()
+        raw.sync()
+        assert errors(raw.read_until_ready())[0].code == "0A000"
+        assert raw.status == "E"
+        raw.query1("ROLLBACK")
+    finally:
+        other.close()
+        raw.query("DROP TABLE %s" % t)
 
 
 def test_null_params_and_results(raw, typed):

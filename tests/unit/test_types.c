@@ -1,6 +1,7 @@
 /* Unit tests for sql/sqlstate.c and sql/types.c: SQLSTATEs of real SQLite
  * errors, declared type mapping, DataRow field encoding (text and binary,
- * float formatting) and Bind parameter decoding, against in-memory DBs. */
+ * float formatting), Bind parameter decoding, against in-memory DBs, and
+ * the binary numeric and date/time formats (sql/binfmt.c). */
 #include "unit.h"
 #include "sql.h"
 #include "sql_int.h"
@@ -257,7 +258,8 @@ static void test_decltype(void **state)
         {"json", SQL_OID_JSON},
         {"JSONB", SQL_OID_JSONB},
         {"oid", SQL_OID_OID},
-        {"uuid", SQL_OID_TEXT},
+        {"uuid", SQL_OID_UUID},
+        {"UUID", SQL_OID_UUID},
         {"interval", SQL_OID_TEXT},
         {"int[]", SQL_OID_TEXT},
         {"something strange", SQL_OID_TEXT},
@@ -606,14 +608,158 @@ static void test_field_binary(void **state)
     expect_bin(db, "SELECT x'0001ff'", SQL_OID_BYTEA, "\x00\x01\xff", 3);
     expect_bin(db, "SELECT 'ab'", SQL_OID_BYTEA, "ab", 2);
     expect_bin(db, "SELECT x''", SQL_OID_BYTEA, "", 0);
-    expect_field_error(db, "SELECT 1.5", SQL_OID_NUMERIC, 1, "0A000",
-                       "binary output format is not supported for type numeric");
-    expect_field_error(db, "SELECT '2024-01-01'", SQL_OID_DATE, 1, "0A000",
-                       "binary output format is not supported for type date");
-    expect_field_error(db, "SELECT '10:00'", SQL_OID_TIME, 1, "0A000", NULL);
-    expect_field_error(db, "SELECT '2024-01-01 10:00'", SQL_OID_TIMESTAMP, 1, "0A000", NULL);
-    expect_field_error(db, "SELECT '2024-01-01 10:00'", SQL_OID_TIMESTAMPTZ, 1, "0A000", NULL);
+    /* numeric: ndigits, weight, sign, dscale, base-10000 digits */
+    expect_bin(db, "SELECT 1.5", SQL_OID_NUMERIC, "\0\2\0\0\0\0\0\1\0\1\x13\x88", 12);
+    expect_bin(db, "SELECT 42", SQL_OID_NUMERIC, "\0\1\0\0\0\0\0\0\0\x2a", 10);
+    expect_bin(db, "SELECT '12345678.9'", SQL_OID_NUMERIC, "\0\3\0\1\0\0\0\1\x04\xd2\x16\x2e\x23\x28", 14);
+    expect_bin(db, "SELECT '-0.001'", SQL_OID_NUMERIC, "\0\1\xff\xff\x40\0\0\3\0\x0a", 10);
+    expect_bin(db, "SELECT 0", SQL_OID_NUMERIC, "\0\0\0\0\0\0\0\0", 8);
+    expect_bin(db, "SELECT '0.00'", SQL_OID_NUMERIC, "\0\0\0\0\0\0\0\2", 8);
+    expect_bin(db, "SELECT 'NaN'", SQL_OID_NUMERIC, "\0\0\0\0\xc0\0\0\0", 8);
+    expect_bin(db, "SELECT 1e20", SQL_OID_NUMERIC, "\0\1\0\5\0\0\0\0\0\1", 10);
+    expect_bin(db, "SELECT 10000", SQL_OID_NUMERIC, "\0\1\0\1\0\0\0\0\0\1", 10);
+    /* as PostgreSQL 15 sends them */
+    expect_bin(db, "SELECT '123456789012345678901234567890.123456789'", SQL_OID_NUMERIC, "\x00\x0b\x00\x07\x00\x00\x00\x09\x00\x0c\x0d\x80\x1e\xd2\x04\xd2\x16\x2e\x23\x34\x0d\x80\x1e\xd2\x04\xd2\x16\x2e\x23\x28", 30);
+    expect_bin(db, "SELECT '0.0001'", SQL_OID_NUMERIC, "\x00\x01\xff\xff\x00\x00\x00\x04\x00\x01", 10);
+    expect_bin(db, "SELECT '99990000'", SQL_OID_NUMERIC, "\x00\x01\x00\x01\x00\x00\x00\x00\x27\x0f", 10);
+    expect_bin(db, "SELECT '-125'", SQL_OID_NUMERIC, "\x00\x01\x00\x00\x40\x00\x00\x00\x00\x7d", 10);
+    expect_bin(db, "SELECT '1.50'", SQL_OID_NUMERIC, "\x00\x02\x00\x00\x00\x00\x00\x02\x00\x01\x13\x88", 12);
+    expect_field_error(db, "SELECT 'abc'", SQL_OID_NUMERIC, 1, "22P02", "invalid input syntax for type numeric: \"abc\"");
+    expect_field_error(db, "SELECT x'01'", SQL_OID_NUMERIC, 1, "22P02", NULL);
+    expect_field_error(db, "SELECT '1e200000'", SQL_OID_NUMERIC, 1, "22003", NULL);
+    /* date: days since 2000-01-01; time and timestamps: microseconds */
+    expect_bin(db, "SELECT '2024-01-01'", SQL_OID_DATE, "\0\0\x22\x3e", 4);
+    expect_bin(db, "SELECT '2000-01-01'", SQL_OID_DATE, "\0\0\0\0", 4);
+    expect_bin(db, "SELECT '1999-12-31 23:00'", SQL_OID_DATE, "\xff\xff\xff\xff", 4);
+    expect_bin(db, "SELECT 'infinity'", SQL_OID_DATE, "\x7f\xff\xff\xff", 4);
+    expect_bin(db, "SELECT '10:00'", SQL_OID_TIME, "\0\0\0\x08\x61\xc4\x68\0", 8);
+    expect_bin(db, "SELECT '2000-01-01 00:00:01.5'", SQL_OID_TIMESTAMP, "\0\0\0\0\0\x16\xe3\x60", 8);
+    expect_bin(db, "SELECT '2000-01-01T00:00:01.5000004'", SQL_OID_TIMESTAMP, "\0\0\0\0\0\x16\xe3\x60", 8);
+    expect_bin(db, "SELECT '2000-01-01 01:00:00+01'", SQL_OID_TIMESTAMPTZ, "\0\0\0\0\0\0\0\0", 8);
+    expect_bin(db, "SELECT '2000-01-01 05:30:00+05:30'", SQL_OID_TIMESTAMPTZ, "\0\0\0\0\0\0\0\0", 8);
+    expect_bin(db, "SELECT '2000-01-01 01:00:00+01'", SQL_OID_TIMESTAMP, "\0\0\0\0\xd6\x93\xa4\0", 8);
+    expect_bin(db, "SELECT '1999-12-31 23:59:59.999999Z'", SQL_OID_TIMESTAMPTZ, "\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+    expect_bin(db, "SELECT '-infinity'", SQL_OID_TIMESTAMP, "\x80\0\0\0\0\0\0\0", 8);
+    expect_field_error(db, "SELECT '2024-13-01'", SQL_OID_DATE, 1, "22007",
+                       "invalid input syntax for type date: \"2024-13-01\"");
+    expect_field_error(db, "SELECT '2023-02-29 10:00'", SQL_OID_TIMESTAMP, 1, "22007", NULL);
+    expect_field_error(db, "SELECT '10:61'", SQL_OID_TIME, 1, "22007", NULL);
+    expect_field_error(db, "SELECT 20240101", SQL_OID_DATE, 1, "22007", NULL);
+    expect_field_error(db, "SELECT '2024-01-01 10:00 nowhere'", SQL_OID_TIMESTAMPTZ, 1, "22007", NULL);
+    /* uuid: 16 bytes, from any text form PostgreSQL reads or a 16-byte blob */
+    static const char u16[] = "\xa0\xee\xbc\x99\x9c\x0b\x4e\xf8\xbb\x6d\x6b\xb9\xbd\x38\x0a\x11";
+    expect_bin(db, "SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", SQL_OID_UUID, u16, 16);
+    expect_bin(db, "SELECT '{A0EEBC99-9C0B4EF8-BB6D6BB9-BD380A11}'", SQL_OID_UUID, u16, 16);
+    expect_bin(db, "SELECT 'a0eebc999c0b4ef8bb6d6bb9bd380a11'", SQL_OID_UUID, u16, 16);
+    expect_bin(db, "SELECT x'a0eebc999c0b4ef8bb6d6bb9bd380a11'", SQL_OID_UUID, u16, 16);
+    expect_text(db, "SELECT x'a0eebc999c0b4ef8bb6d6bb9bd380a11'", SQL_OID_UUID, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    expect_text(db, "SELECT 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", SQL_OID_UUID, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11");
+    expect_field_error(db, "SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1'", SQL_OID_UUID, 1, "22P02",
+                       "invalid input syntax for type uuid: \"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1\"");
+    expect_field_error(db, "SELECT 'a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11'", SQL_OID_UUID, 1, "22P02", NULL);
+    expect_field_error(db, "SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-'", SQL_OID_UUID, 1, "22P02", NULL);
+    expect_field_error(db, "SELECT 'a0eeb-c999c0b4ef8bb6d6bb9bd380a11'", SQL_OID_UUID, 1, "22P02", NULL);
+    expect_field_error(db, "SELECT 42", SQL_OID_UUID, 1, "22P02", NULL);
     sqlite3_close(db);
+}
+
+/* binary -> text -> binary gives the same bytes, and text -> binary ->
+ * text the canonical text */
+static void test_binfmt_roundtrip(void **state)
+{
+    (void)state;
+    struct buf a, b;
+    buf_init(&a);
+    buf_init(&b);
+    static const char *nums[][2] = {
+        {"0", "0"}, {"1.5", "1.5"}, {"-0.001", "-0.001"}, {"12345678.9", "12345678.9"}, {"1.50", "1.50"},
+        {"0.00", "0.00"}, {"100000000000000000000", "100000000000000000000"}, {"1e3", "1000"},
+        {"+007.10", "7.10"}, {"1.5e-3", "0.0015"}, {"-12.5E+1", "-125"}, {".5", "0.5"}, {"5.", "5"},
+        {"123456789012345678901234567890.123456789", "123456789012345678901234567890.123456789"},
+        {"NaN", "NaN"}, {"-Infinity", "-Infinity"}, {" 3 ", "3"}, {"0.0001", "0.0001"}, {"99990000", "99990000"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(nums); i++) {
+        buf_reset(&a);
+        buf_reset(&b);
+        if (sql_numeric_to_binary(&a, nums[i][0], strlen(nums[i][0])))
+            fail_msg("numeric %s rejected", nums[i][0]);
+        assert_int_equal(sql_numeric_from_binary(a.data, a.len, &b), 0);
+        if (b.len != strlen(nums[i][1]) || memcmp(b.data, nums[i][1], b.len))
+            fail_msg("numeric %s came back as %.*s", nums[i][0], (int)b.len, b.data);
+    }
+    static const char *bad[] = {"", "-", "1e", "1.2.3", "e5", "1 2", "0x10", "Inf"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+        if (sql_numeric_to_binary(&a, bad[i], strlen(bad[i])) != -1)
+            fail_msg("numeric '%s' accepted", bad[i]);
+    assert_int_equal(sql_numeric_from_binary("\0\1\0\0\0\0\0\0\x27\x10", 10, &b), -1); /* digit 10000 */
+    assert_int_equal(sql_numeric_from_binary("\0\2\0\0\0\0\0\0\0\1", 10, &b), -1);     /* short */
+    assert_int_equal(sql_numeric_from_binary("\0\0\0\0\x12\0\0\0", 8, &b), -1);             /* sign */
+
+    /* every 997th day over +-2000 years, and times of day */
+    for (long days = -800000; days <= 800000; days += 997) {
+        static const long long usecs[] = {0, 1, 999999, 43200000000LL, 86399999999LL};
+        char bin[8];
+        for (int oid_i = 0; oid_i < 3; oid_i++) {
+            uint32_t oid = oid_i == 0 ? SQL_OID_DATE : oid_i == 1 ? SQL_OID_TIMESTAMP : SQL_OID_TIMESTAMPTZ;
+            for (size_t u = 0; u < (oid == SQL_OID_DATE ? 1 : ARRAY_LEN(usecs)); u++) {
+                size_t len = oid == SQL_OID_DATE ? 4 : 8;
+                if (oid == SQL_OID_DATE) {
+                    uint32_t v = (uint32_t)(int32_t)days;
+                    for (int k = 0; k < 4; k++)
+                        bin[k] = (char)(v >> (24 - 8 * k));
+                } else {
+                    uint64_t v = (uint64_t)((long long)days * 86400000000LL + usecs[u]);
+                    for (int k = 0; k < 8; k++)
+                        bin[k] = (char)(v >> (56 - 8 * k));
+                }
+                buf_reset(&a);
+                buf_reset(&b);
+                assert_int_equal(sql_datetime_from_binary(oid, bin, len, &a), 0);
+                if (sql_datetime_to_binary(&b, oid, a.data, a.len) || b.len != len || memcmp(b.data, bin, len))
+                    fail_msg("oid %u day %ld: %.*s did not read back", oid, days, (int)a.len, a.data);
+            }
+        }
+    }
+    buf_reset(&a);
+    assert_int_equal(sql_datetime_from_binary(SQL_OID_TIMESTAMPTZ, "\0\0\0\0\0\x16\xe3\x60", 8, &a), 0);
+    assert_int_equal(a.len, strlen("2000-01-01 00:00:01.5+00"));
+    assert_memory_equal(a.data, "2000-01-01 00:00:01.5+00", a.len);
+    buf_reset(&a);
+    assert_int_equal(sql_datetime_from_binary(SQL_OID_DATE, "\xff\xf4\xa1\x78", 4, &a), 0); /* -745096 */
+    assert_int_equal(a.len, strlen("0042-12-31 BC"));
+    assert_memory_equal(a.data, "0042-12-31 BC", a.len);
+    assert_int_equal(sql_datetime_from_binary(SQL_OID_TIME, "\0\0\0\x14\x1d\xd7\x60\x01", 8, &a), -1);
+    assert_int_equal(sql_datetime_from_binary(SQL_OID_DATE, "\0\0\0", 3, &a), -1);
+    /* random bytes and text: no crash, and what decodes encodes again */
+    uint32_t seed = 12345;
+    static const char alphabet[] = "0123456789.-+eE :TZzBCUtcinfyNa";
+    for (int round = 0; round < 20000; round++) {
+        char data[40];
+        size_t len = (size_t)(round % 40);
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            data[k] = round & 1 ? (char)(seed >> 16) : alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        static const uint32_t oids[] = {SQL_OID_DATE, SQL_OID_TIME, SQL_OID_TIMESTAMP, SQL_OID_TIMESTAMPTZ};
+        buf_reset(&a);
+        buf_reset(&b);
+        if (sql_numeric_from_binary(data, len, &a) == 0)
+            assert_int_equal(sql_numeric_to_binary(&b, a.data, a.len), 0);
+        buf_reset(&a);
+        (void)sql_numeric_to_binary(&a, data, len);
+        for (size_t k = 0; k < ARRAY_LEN(oids); k++) {
+            buf_reset(&a);
+            buf_reset(&b);
+            if (sql_datetime_from_binary(oids[k], data, len, &a) == 0 && !(oids[k] == SQL_OID_TIME && a.len > 15))
+                (void)sql_datetime_to_binary(&b, oids[k], a.data, a.len);
+            buf_reset(&a);
+            (void)sql_datetime_to_binary(&a, oids[k], data, len);
+        }
+        unsigned char u[16];
+        (void)sql_uuid_parse(data, len, u);
+    }
+    buf_free(&a);
+    buf_free(&b);
 }
 
 /* A real table: declared types drive the OIDs, values go through
@@ -827,6 +973,9 @@ static void test_bind_text(void **state)
     bind_bytes(db, SQL_OID_DATE, 0, "2024-01-02", -2, SQLITE_TEXT, "2024-01-02", -1);
     bind_bytes(db, SQL_OID_TEXT, 0, "", -2, SQLITE_TEXT, "", 0);
     bind_bytes(db, SQL_OID_JSONB, 0, "{}", -2, SQLITE_TEXT, "{}", -1);
+    bind_bytes(db, SQL_OID_UUID, 0, "{A0EEBC99-9C0B4EF8-BB6D6BB9-BD380A11}", -2, SQLITE_TEXT,
+               "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", -1);
+    bind_err(db, SQL_OID_UUID, 0, "not-a-uuid", -2, "22P02", "invalid input syntax for type uuid: \"not-a-uuid\"");
 
     /* parameter index out of range */
     sqlite3_stmt *st;
@@ -865,9 +1014,20 @@ static void test_bind_binary(void **state)
     bind_bytes(db, SQL_OID_BYTEA, 1, "\x00\x01\xff", 3, SQLITE_BLOB, "\x00\x01\xff", 3);
     bind_bytes(db, SQL_OID_BYTEA, 1, "", 0, SQLITE_BLOB, "", 0);
     bind_bytes(db, 0, 1, "\x00z", 2, SQLITE_BLOB, "\x00z", 2);
-    bind_err(db, SQL_OID_NUMERIC, 1, "\x00\x01\x00\x00\x00\x00\x00\x01", 8, "0A000",
-             "binary input format is not supported for type numeric");
-    bind_err(db, SQL_OID_TIMESTAMPTZ, 1, "\x00\x00\x00\x00\x00\x00\x00\x00", 8, "0A000", NULL);
+    /* numeric and date/time: bound as their text */
+    bind_bytes(db, SQL_OID_NUMERIC, 1, "\0\2\0\0\0\0\0\1\0\1\x13\x88", 12, SQLITE_TEXT, "1.5", -1);
+    bind_int(db, SQL_OID_NUMERIC, 1, "\0\1\0\0\0\0\0\0\0\x2a", 10, 42);
+    bind_err(db, SQL_OID_NUMERIC, 1, "\x00\x01\x00\x00\x00\x00\x00\x01", 8, "22P03",
+             "incorrect binary data format in bind parameter 1");
+    bind_bytes(db, SQL_OID_DATE, 1, "\0\0\x22\x3e", 4, SQLITE_TEXT, "2024-01-01", -1);
+    bind_bytes(db, SQL_OID_TIME, 1, "\0\0\0\x08\x61\xc4\x68\0", 8, SQLITE_TEXT, "10:00:00", -1);
+    bind_bytes(db, SQL_OID_TIMESTAMP, 1, "\0\0\0\0\0\x16\xe3\x60", 8, SQLITE_TEXT, "2000-01-01 00:00:01.5", -1);
+    bind_bytes(db, SQL_OID_TIMESTAMPTZ, 1, "\0\0\0\0\0\0\0\0", 8, SQLITE_TEXT, "2000-01-01 00:00:00+00", -1);
+    bind_bytes(db, SQL_OID_TIMESTAMP, 1, "\x7f\xff\xff\xff\xff\xff\xff\xff", 8, SQLITE_TEXT, "infinity", -1);
+    bind_err(db, SQL_OID_TIMESTAMPTZ, 1, "\0\0\0\0", 4, "22P03", NULL);
+    bind_bytes(db, SQL_OID_UUID, 1, "\xa0\xee\xbc\x99\x9c\x0b\x4e\xf8\xbb\x6d\x6b\xb9\xbd\x38\x0a\x11", 16,
+               SQLITE_TEXT, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", -1);
+    bind_err(db, SQL_OID_UUID, 1, "\xa0\xee", 2, "22P03", NULL);
     struct bound v;
     char ss[6], err[64];
     assert_int_equal(bind_one(db, SQL_OID_INT4, 1, NULL, -1, &v, ss, err, sizeof err), 0);
@@ -915,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_field_floats),
         cmocka_unit_test(test_float_roundtrip),
         cmocka_unit_test(test_field_binary),
+        cmocka_unit_test(test_binfmt_roundtrip),
         cmocka_unit_test(test_field_table),
         cmocka_unit_test(test_bind_text),
         cmocka_unit_test(test_bind_binary),
