@@ -275,6 +275,8 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
 struct apply_item {
     struct apply_item *next;
     uint64_t index;
+    uint64_t size;   /* a snapshot to restore: its size (data holds its path) */
+    int restore;     /* a snapshot to restore, not a record */
     size_t len;
     unsigned char data[];
 };
@@ -376,6 +378,43 @@ again:
     wake_visible(r);
 }
 
+/* A snapshot libraft handed over (fsm_restore), copied into the database
+ * here, on the applier thread, in order with the records after it: a 2 GiB
+ * copy on the loop would stop heartbeats for seconds, and the leader would
+ * time the InstallSnapshot out and send it again. */
+static void restore_snapshot(struct rpl *r, const struct apply_item *it)
+{
+    char err[300];
+    const char *path = (const char *)it->data;
+    uint64_t t0 = util_now_ns();
+    txl_applier_free(r->ap);
+    r->ap = NULL;
+    int rc = backup_into(r->adb, path, err, sizeof err);
+    if (rc == 0 && txl_applier_new(r->adb, &r->ap))
+        snprintf(err, sizeof err, "out of memory"), rc = -1;
+    uint64_t lsn = 0;
+    if (rc == 0 && read_lsn(r->adb, &lsn, err, sizeof err))
+        rc = -1;
+    if (rc) {
+        /* libraft has dropped its log for the snapshot, and the database
+         * is half restored with no applier: start over (startup restores
+         * the newest snapshot before serving) */
+        log_error("repl.restore_failed", "path=%s msg=\"%s\"", path, err);
+        log_error("repl.stopped", "msg=\"exiting: the next start restores the newest snapshot before serving\"");
+        _exit(4); /* not a re-exec: a restore that keeps failing (a full disk) would loop */
+    }
+    pthread_mutex_lock(&r->mu);
+    if (lsn > r->last_lsn)
+        r->last_lsn = lsn;
+    pthread_mutex_unlock(&r->mu);
+    atomic_store(&r->applied_lsn, lsn);
+    atomic_store(&r->frontier, lsn);
+    log_info("repl.restored", "index=%llu lsn=%llu size=%llu ms=%llu", (unsigned long long)it->index,
+             (unsigned long long)lsn, (unsigned long long)it->size,
+             (unsigned long long)((util_now_ns() - t0) / 1000000));
+    wake_visible(r);
+}
+
 static void *applier_main(void *arg)
 {
     struct rpl *r = arg;
@@ -388,7 +427,8 @@ static void *applier_main(void *arg)
         /* take what is queued, up to the batch limits */
         struct apply_item *first = r->aq_head, *last = first;
         size_t count = 1, bytes = first->len;
-        while (last->next && count < APPLY_BATCH_RECORDS && bytes + last->next->len <= APPLY_BATCH_BYTES) {
+        while (!first->restore && last->next && !last->next->restore && count < APPLY_BATCH_RECORDS &&
+               bytes + last->next->len <= APPLY_BATCH_BYTES) {
             last = last->next;
             count++;
             bytes += last->len;
@@ -399,7 +439,10 @@ static void *applier_main(void *arg)
         last->next = NULL;
         r->aq_busy = 1;
         pthread_mutex_unlock(&r->aq_mu);
-        apply_batch(r, first);
+        if (first->restore)
+            restore_snapshot(r, first);
+        else
+            apply_batch(r, first);
         while (first) {
             struct apply_item *next = first->next;
             util_free(first);
@@ -448,6 +491,22 @@ static void discard_queue(struct rpl *r)
     pthread_mutex_unlock(&r->aq_mu);
 }
 
+/* Hand it to the applier thread (queued_lsn: the newest LSN handed). */
+static void queue_push(struct rpl *r, struct apply_item *it, uint64_t lsn)
+{
+    pthread_mutex_lock(&r->aq_mu);
+    if (r->aq_tail)
+        r->aq_tail->next = it;
+    else
+        r->aq_head = it;
+    r->aq_tail = it;
+    atomic_fetch_add(&r->backlog, 1);
+    if (lsn > atomic_load(&r->queued_lsn))
+        atomic_store(&r->queued_lsn, lsn);
+    pthread_cond_signal(&r->aq_cv);
+    pthread_mutex_unlock(&r->aq_mu);
+}
+
 static void stop_applier(struct rpl *r)
 {
     if (!r->applier_on)
@@ -493,19 +552,10 @@ static int fsm_apply(void *ud, uint64_t index, const void *buf, size_t len, void
     }
     it->next = NULL;
     it->index = index;
+    it->restore = 0;
     it->len = len;
     memcpy(it->data, buf, len);
-    pthread_mutex_lock(&r->aq_mu);
-    if (r->aq_tail)
-        r->aq_tail->next = it;
-    else
-        r->aq_head = it;
-    r->aq_tail = it;
-    atomic_fetch_add(&r->backlog, 1);
-    if (lsn > atomic_load(&r->queued_lsn))
-        atomic_store(&r->queued_lsn, lsn);
-    pthread_cond_signal(&r->aq_cv);
-    pthread_mutex_unlock(&r->aq_mu);
+    queue_push(r, it, lsn);
     return 0;
 }
 
@@ -617,7 +667,6 @@ static void fsm_snapshot_end(void *ud, void *snap, int status, const struct clu_
 static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *path)
 {
     struct rpl *r = ud;
-    char err[300];
     if (r->witness) { /* takes the position only (the file may not be here) */
         atomic_store(&r->applied_lsn, d->lsn);
         atomic_store(&r->frontier, d->lsn);
@@ -625,7 +674,7 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
         (void)path;
         return 0;
     }
-    discard_queue(r); /* older than the snapshot; and adb is the loop's now */
+    discard_queue(r); /* older than the snapshot (a restore not begun included) */
     uint64_t have = atomic_load(&r->applied_lsn);
     atomic_store(&r->queued_lsn, have > d->lsn ? have : d->lsn);
     if (have >= d->lsn) {
@@ -633,29 +682,21 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
                  (unsigned long long)d->lsn);
         return 0;
     }
-    uint64_t t0 = util_now_ns();
-    txl_applier_free(r->ap);
-    r->ap = NULL;
-    int rc = backup_into(r->adb, path, err, sizeof err);
-    if (rc == 0 && txl_applier_new(r->adb, &r->ap))
-        snprintf(err, sizeof err, "out of memory"), rc = -1;
-    uint64_t lsn = 0;
-    if (rc == 0 && read_lsn(r->adb, &lsn, err, sizeof err))
-        rc = -1;
-    if (rc) {
-        /* libraft has dropped its log for the snapshot, and the database
-         * is half restored with no applier: start over (startup restores
-         * the newest snapshot before serving) */
-        log_error("repl.restore_failed", "path=%s msg=\"%s\"", path, err);
-        log_error("repl.stopped", "msg=\"exiting: the next start restores the newest snapshot before serving\"");
-        _exit(4); /* not a re-exec: a restore that keeps failing (a full disk) would loop */
+    size_t plen = strlen(path) + 1;
+    struct apply_item *it = util_malloc(sizeof *it + plen);
+    if (!it) {
+        log_error("repl.restore_failed", "path=%s msg=\"out of memory\"", path);
+        return -1;
     }
-    atomic_store(&r->applied_lsn, lsn);
-    atomic_store(&r->frontier, lsn);
-    if (lsn > r->last_lsn)
-        r->last_lsn = lsn;
-    log_info("repl.restored", "index=%llu lsn=%llu size=%llu ms=%llu", (unsigned long long)d->index,
-             (unsigned long long)lsn, (unsigned long long)d->size, (unsigned long long)((util_now_ns() - t0) / 1000000));
+    it->next = NULL;
+    it->index = d->index;
+    it->size = d->size;
+    it->restore = 1;
+    it->len = plen;
+    memcpy(it->data, path, plen);
+    queue_push(r, it, d->lsn);
+    log_info("repl.restore_queued", "index=%llu lsn=%llu size=%llu", (unsigned long long)d->index,
+             (unsigned long long)d->lsn, (unsigned long long)d->size);
     return 0;
 }
 
