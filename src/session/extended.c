@@ -698,7 +698,7 @@ int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
             ses_portals_clear(s);
             exe_write_release(s->srv->pool, &s->task);
         }
-        pgw_ready(&s->out, s->txn);
+        ses_ready(s);
         return 0;
     }
     if (type == 'H') {

@@ -26,6 +26,12 @@ static sqlite3 *db_of(struct session *s)
     return s->task.conn->db;
 }
 
+void ses_ready(struct session *s)
+{
+    pgw_ready(&s->out, s->txn == 'X' ? 'I' : s->txn);
+    s->ready_sent = 1;
+}
+
 void ses_maybe_flush(struct session *s)
 {
     if (s->out.len < FLUSH_BYTES)
@@ -934,7 +940,7 @@ failed:
 failed_after:
     query_free(s);
 ready:
-    pgw_ready(&s->out, s->txn == 'X' ? 'I' : s->txn);
+    ses_ready(s);
     return 0;
 }
 
@@ -945,7 +951,7 @@ void ses_query_continue_abort(struct session *s)
     if (s->implicit_txn)
         ses_txn_end(s, 0);
     query_free(s);
-    pgw_ready(&s->out, s->txn);
+    ses_ready(s);
 }
 
 /* After a COPY that was part of a simple query ends: run the rest. */
@@ -954,7 +960,7 @@ void ses_query_continue(struct session *s)
     if (s->query)
         simple_query(s, NULL, 0);
     else
-        pgw_ready(&s->out, s->txn);
+        ses_ready(s);
 }
 
 /* ---- the job ---- */
@@ -1154,6 +1160,7 @@ enum exe_rc ses_run(struct exe_task *t)
         net_post(s, NULL, 0, 1);
         return EXE_DONE;
     }
+    s->ready_sent = 0;
     if (t->flags & EXE_F_ADMISSION_TIMEOUT) {
         t->flags &= ~EXE_F_ADMISSION_TIMEOUT;
         char msg[200];
@@ -1169,7 +1176,7 @@ enum exe_rc ses_run(struct exe_task *t)
                 break;
             s->jpos += total;
             if (type == 'Q' || type == 'S') {
-                pgw_ready(&s->out, s->txn);
+                ses_ready(s);
                 break;
             }
         }
@@ -1189,6 +1196,7 @@ next_batch:
         int rc = 0;
         s->cur_type = type;
         s->cur_end = s->jpos + total;
+        s->ready_sent = 0;
         if (s->copy_in && type != 'd' && type != 'c' && type != 'f' && type != 'H' && type != 'S' && type != 'X') {
             ses_copy_fail(s, "unexpected message type during COPY from stdin");
         }

@@ -77,6 +77,8 @@ void ses_send_error(struct session *s, const char *sqlstate, const char *msg, co
                     const char *hint);
 void ses_send_sqlite_error(struct session *s, sqlite3 *db, int rc);
 void ses_maybe_flush(struct session *s);
+/* Append ReadyForQuery with the transaction status. */
+void ses_ready(struct session *s);
 /* Before output leaves: wait until the commits it may show are durable. */
 void ses_wait_visible(struct session *s);
 int ses_txn_begin(struct session *s, int read_only);

@@ -302,6 +302,29 @@ def test_idle_in_transaction_session_timeout(shared_server, unique_name):
     setup.close()
 
 
+
+@pytest.mark.timeout(60)
+def test_idle_in_transaction_timeout_waits_for_ready_for_query(shared_server):
+    """PostgreSQL starts the idle-in-transaction timer only when it sends
+    ReadyForQuery in a transaction block: a client waiting after a Flush
+    (no Sync) is not idle. orbitd counted that time too and killed it."""
+    c = shared_server.raw()
+    c.query1("SET idle_in_transaction_session_timeout = 300")
+    c.query1("BEGIN")
+    c.parse("SELECT 1")
+    c.bind()
+    c.execute()
+    c.flush()
+    assert [c.recv_msg()[0] for _ in range(4)] == ["1", "2", "D", "C"]
+    time.sleep(1.0)
+    c.sync()
+    assert c.read_until_ready()[-1][0] == "Z" and c.status == "T"
+    # after that ReadyForQuery the timer runs
+    t_, p = c.recv_msg(timeout=10)
+    assert t_ == "E" and rawpg.parse_fields(p)["C"] == "25P03", (t_, p)
+    assert c.is_closed(5)
+    c.close()
+
 @pytest.mark.timeout(60)
 def test_idle_in_transaction_timeout_psycopg2(shared_server):
     c = shared_server.connect(autocommit=False)
