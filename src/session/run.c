@@ -1198,7 +1198,8 @@ next_batch:
         s->cur_end = s->jpos + total;
         s->ready_sent = 0;
         if (s->copy_in && type != 'd' && type != 'c' && type != 'f' && type != 'H' && type != 'S' && type != 'X') {
-            ses_copy_fail(s, "unexpected message type during COPY from stdin");
+            ses_copy_unexpected(s, type);
+            break;
         }
         switch (type) {
         case 'Q':

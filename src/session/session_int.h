@@ -116,6 +116,7 @@ int ses_copy_to(struct session *s, struct sql_stmt *st);
 void ses_copy_data(struct session *s, const char *p, size_t len);
 void ses_copy_done(struct session *s);
 void ses_copy_fail(struct session *s, const char *msg);
+void ses_copy_unexpected(struct session *s, char type);
 void ses_copy_free(struct session *s);
 
 /* vars.c */
