@@ -775,6 +775,10 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         }
         if (st->kind == SQL_K_ROLLBACK_TO)
             s->txn = 'T';
+        if (ses_vars_savepoint(s, st->kind, st->name)) {
+            ses_send_error(s, "53200", "out of memory", NULL, NULL);
+            return -1;
+        }
         pgw_command_complete(&s->out, st->tag);
         return 0;
     }

@@ -33,9 +33,16 @@ struct ses_portal {
 };
 
 /* Settings a session changed with SET (defaults otherwise). */
+struct ses_var_mark;
+struct ses_var_step;
 struct ses_vars {
     struct map m;   /* name -> char* value */
     struct map txn; /* name -> struct ses_var_undo: what the open transaction changed */
+    struct ses_var_mark *marks; /* the transaction's open savepoints, innermost last */
+    size_t nmarks, cap_marks;
+    struct ses_var_step *steps; /* what each SET since the outermost open savepoint replaced */
+    size_t nsteps, cap_steps;
+    int undoing;                /* ROLLBACK TO is putting values back: not a change to note */
 };
 
 #define SES_COPY_MAX_COLS 2000 /* SQLite's default column limit */
@@ -127,6 +134,10 @@ void ses_vars_free(struct session *s);
 /* The transaction ended: SET LOCAL values, and every SET of a transaction
  * that did not commit, go back to what they were before it. */
 void ses_vars_end_txn(struct session *s, int committed);
+/* SAVEPOINT, RELEASE or ROLLBACK TO (kind) name succeeded: ROLLBACK TO
+ * puts back the settings as they were at the savepoint. 0, or -1 out of
+ * memory. */
+int ses_vars_savepoint(struct session *s, int kind, const char *name);
 int ses_vars_reset_all(struct session *s, char *sqlstate, char *err, size_t errcap);
 /* Has the session SET default_transaction_read_only on? (A follower's
  * default "on" is left to the cluster's write check and its hint.) */

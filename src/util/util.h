@@ -23,6 +23,10 @@ char *util_strdup(const char *s) MUSTCHECK;
 char *util_strndup(const char *s, size_t n) MUSTCHECK;
 void util_free(void *p);
 void util_fail_after(long n);
+/* Room for one more element in the array *arr of *cap elements of size
+ * elem, n of them used: doubles it when full (first: the first size).
+ * 0, or -1 out of memory (the array is unchanged). */
+int util_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first) MUSTCHECK;
 
 /* ---- buffers ----------------------------------------------------------
  * A growable byte buffer. Appends never fail visibly: on allocation

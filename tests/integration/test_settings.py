@@ -129,6 +129,40 @@ def test_set_local_and_set_are_transactional(shared_server):
         c.close()
 
 
+
+@pytest.mark.parametrize("script,expect", [
+    # (statements; the SHOW application_name results PostgreSQL 15 gives)
+    ("BEGIN; SAVEPOINT a; SET application_name='x1'; ROLLBACK TO a; SHOW; COMMIT; SHOW", ["x0", "x0"]),
+    ("BEGIN; SET application_name='x1'; SAVEPOINT a; SET LOCAL application_name='x2'; ROLLBACK TO a; SHOW;"
+     " COMMIT; SHOW", ["x1", "x1"]),
+    ("BEGIN; SET LOCAL application_name='x1'; SAVEPOINT a; SET application_name='x2'; ROLLBACK TO a; SHOW;"
+     " COMMIT; SHOW", ["x1", "x0"]),
+    ("BEGIN; SAVEPOINT a; SAVEPOINT b; SET application_name='x2'; RELEASE b; SHOW; ROLLBACK TO a; SHOW;"
+     " SET application_name='x3'; COMMIT; SHOW", ["x2", "x0", "x3"]),
+    ("BEGIN; SAVEPOINT a; SET application_name='x1'; SAVEPOINT b; SET application_name='x2'; ROLLBACK TO b;"
+     " SHOW; RELEASE a; COMMIT; SHOW", ["x1", "x1"]),
+    ("BEGIN; SAVEPOINT a; SET application_name='x1'; SELECT 1/0; ROLLBACK TO a; SHOW;"
+     " SET application_name='x5'; ROLLBACK TO a; SHOW; COMMIT; SHOW", ["x0", "x0", "x0"]),
+])
+def test_rollback_to_savepoint_undoes_set(shared_server, script, expect):
+    """ROLLBACK TO SAVEPOINT puts back the settings as they were at the
+    savepoint (SET and SET LOCAL alike; RELEASE hands the changes to the
+    enclosing savepoint), as in PostgreSQL; orbitd kept them."""
+    c = shared_server.raw()
+    try:
+        c.query1("SET application_name = 'x0'")
+        shown = []
+        for stmt in script.split("; "):
+            if stmt == "SHOW":
+                shown.append(c.query1("SHOW application_name").text_rows()[0][0])
+            else:
+                c.query(stmt)
+        assert shown == expect
+        assert c.params["application_name"] == expect[-1]  # ParameterStatus followed
+        assert c.status == "I"
+    finally:
+        c.close()
+
 def test_unknown_parameter_42704(conn):
     cur = conn.cursor()
     with pytest.raises(psycopg2.Error) as ei:
