@@ -524,6 +524,13 @@ static int do_describe(struct session *s, const char *p, size_t len)
     return 0;
 }
 
+static void mark_done(struct session *s, const char *name)
+{
+    struct ses_portal *po = s->portals ? map_get(s->portals, name) : NULL;
+    if (po)
+        po->done = 1;
+}
+
 /* Returns 0 or 1 (wait for write token). */
 static int do_execute(struct session *s, const char *p, size_t len)
 {
@@ -542,8 +549,20 @@ static int do_execute(struct session *s, const char *p, size_t len)
     struct sql_stmt *st = &po->prep->st;
     if (s->txn == 'E' && !is_exit(st))
         return fail(s, "25P02", aborted_msg);
+    if (po->done && !po->row_ready) {
+        /* run to its end before: a portal that returns rows returns no
+         * more, any other cannot run again (PostgreSQL) */
+        if (st->kind != SQL_K_SHOW && !(po->stmt && sqlite3_column_count(po->stmt) > 0)) {
+            snprintf(err, sizeof err, "portal \"%s\" cannot be run", name);
+            return fail(s, "55000", err);
+        }
+        char tag[64];
+        pgw_command_complete(&s->out, ses_tag(st, 0, 0, tag, sizeof tag));
+        return 0;
+    }
     if (st->kind != SQL_K_QUERY) {
         if (st->kind == SQL_K_SHOW) {
+            po->done = 1;
             /* rows without a RowDescription */
             size_t mark = s->out.len;
             if (ses_show_var(s, st->name) == 0) {
@@ -559,6 +578,7 @@ static int do_execute(struct session *s, const char *p, size_t len)
         int rc = ses_exec_utility(s, st, 1);
         if (rc == 1)
             return 1;
+        mark_done(s, name); /* (COMMIT, ROLLBACK and DISCARD drop the portals) */
         if (rc < 0)
             s->skip_to_sync = 1;
         if (ses_after_statement(s, rc == 0))
@@ -574,15 +594,11 @@ static int do_execute(struct session *s, const char *p, size_t len)
         int rc = ses_exec_simple_stmt(s, st);
         if (rc == 1)
             return 1;
+        mark_done(s, name);
         if (rc < 0)
             s->skip_to_sync = 1;
         if (ses_after_statement(s, rc == 0))
             s->skip_to_sync = 1;
-        return 0;
-    }
-    if (po->done && !po->row_ready) {
-        char tag[64];
-        pgw_command_complete(&s->out, ses_tag(st, 0, 0, tag, sizeof tag));
         return 0;
     }
     if (!po->started) {

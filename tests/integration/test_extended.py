@@ -466,6 +466,43 @@ def test_extended_dml_tags(raw, numbers):
         assert types(msgs)[2] == "n"   # Describe of a DML portal without RETURNING: NoData
 
 
+
+@pytest.mark.parametrize("block", [False, True])
+def test_execute_completed_portal_again(raw, numbers, block):
+    """Execute of a portal that already ran to its end (PostgreSQL 15): a
+    portal that returns rows (SELECT, ... RETURNING, SHOW) completes again
+    with no rows; any other fails with 55000 "portal ... cannot be run".
+    orbitd answered INSERT 0 0, and ran SET or SAVEPOINT portals again."""
+    t = numbers
+    cases = [("SELECT id FROM %s WHERE id = 1" % t, ["D", "C", "C"], ["SELECT 1", "SELECT 0"]),
+             ("UPDATE %s SET v = v WHERE id = 1 RETURNING id" % t, ["D", "C", "C"], ["UPDATE 1", "UPDATE 0"]),
+             ("SHOW application_name", ["D", "C", "C"], ["SHOW", "SHOW"]),
+             ("INSERT INTO %s VALUES (100, 'x')" % t, ["C", "E"], ["INSERT 0 1"]),
+             ("UPDATE %s SET v = v WHERE id <= 5" % t, ["C", "E"], ["UPDATE 5"]),
+             ("SET application_name = 'again'", ["C", "E"], ["SET"])]
+    if block:
+        cases.append(("SAVEPOINT s1", ["C", "E"], ["SAVEPOINT"]))
+    for sql, want, tags in cases:
+        if block:
+            raw.query1("BEGIN")
+        raw.parse(sql)
+        raw.bind(portal="p")
+        raw.execute("p")
+        raw.execute("p")
+        raw.sync()
+        msgs = [(ty, p) for ty, p in raw.read_until_ready() if ty not in ("S", "Z")]
+        assert types(msgs) == ["1", "2"] + want, (sql, msgs)
+        assert [p.rstrip(b"\0").decode() for ty, p in msgs if ty == "C"] == tags, (sql, msgs)
+        if "E" in want:
+            e = errors(msgs)[0]
+            assert e.code == "55000" and e.message == 'portal "p" cannot be run', (sql, e)
+        assert raw.status == ("E" if block and "E" in want else "T" if block else "I")
+        if block:
+            raw.query1("ROLLBACK")
+    # the INSERT ran once (and in a block was rolled back)
+    n = "0" if block else "1"
+    assert raw.query1("SELECT count(*) FROM %s WHERE id = 100" % t).text_rows() == [[n]]
+
 def test_statements_are_per_session(shared_server, raw):
     raw.parse("SELECT 1", "mine")
     raw.sync()
