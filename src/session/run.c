@@ -716,8 +716,11 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         pgw_command_complete(&s->out, st->tag);
         return 0;
     case SQL_K_COMMIT:
-        if (s->txn == 'I') {
+        /* in a multi-statement query's implicit block too, as in
+         * PostgreSQL: warn, and end that block */
+        if (s->txn == 'I' || s->implicit_txn)
             send_notice(s, "WARNING", "25P01", "there is no transaction in progress");
+        if (s->txn == 'I') {
             pgw_command_complete(&s->out, "COMMIT");
             return 0;
         }
@@ -731,16 +734,16 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         pgw_command_complete(&s->out, "COMMIT");
         return 0;
     case SQL_K_ROLLBACK:
-        if (s->txn == 'I')
+        if (s->txn == 'I' || s->implicit_txn)
             send_notice(s, "WARNING", "25P01", "there is no transaction in progress");
-        else
+        if (s->txn != 'I')
             ses_txn_end(s, 0);
         pgw_command_complete(&s->out, "ROLLBACK");
         return 0;
     case SQL_K_SAVEPOINT:
     case SQL_K_RELEASE:
     case SQL_K_ROLLBACK_TO: {
-        if (s->txn == 'I') {
+        if (s->txn == 'I' || s->implicit_txn) {
             snprintf(err, sizeof err, "%s can only be used in transaction blocks",
                      st->kind == SQL_K_SAVEPOINT ? "SAVEPOINT"
                      : st->kind == SQL_K_RELEASE ? "RELEASE SAVEPOINT"
