@@ -303,6 +303,26 @@ static int is_text_param(uint32_t oid, int fmt)
            oid == SQL_OID_NAME || oid == SQL_OID_JSON || oid == SQL_OID_JSONB || oid == SQL_OID_UNKNOWN;
 }
 
+/* A format code other than text (0) or binary (1): PostgreSQL refuses it
+ * when a value is read or sent in it (22023). 0, or 1 with the error sent. */
+static int bad_format(struct session *s, int fmt)
+{
+    if (fmt == 0 || fmt == 1)
+        return 0;
+    char err[64];
+    snprintf(err, sizeof err, "unsupported format code: %d", fmt);
+    fail(s, "22023", err);
+    return 1;
+}
+
+static int bad_rformats(struct session *s, const struct ses_portal *po)
+{
+    for (int i = 0; i < po->nrformats; i++)
+        if (bad_format(s, po->rformats[i]))
+            return 1;
+    return 0;
+}
+
 static int do_bind(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -367,6 +387,10 @@ static int do_bind(struct session *s, const char *p, size_t len)
             return fail(s, "08P01", "malformed Bind message");
         }
         int fmt = nf == 0 ? 0 : nf == 1 ? (int16_t)util_get_u16(fmts) : (int16_t)util_get_u16(fmts + 2 * i);
+        if (bad_format(s, fmt)) {
+            ses_portal_free(s, po);
+            return 0;
+        }
         uint32_t oid = i < prep->nparams ? prep->param_oids[i] : 0;
         if (v && is_text_param(oid, fmt) && (!pgw_utf8_valid(v, (size_t)vlen) || memchr(v, 0, (size_t)vlen))) {
             ses_portal_free(s, po);
@@ -388,11 +412,8 @@ static int do_bind(struct session *s, const char *p, size_t len)
             ses_portal_free(s, po);
             return fail(s, "53200", "out of memory");
         }
-        for (int i = 0; i < nr; i++) {
-            po->rformats[i] = pgw_rd_i16(&r);
-            if (po->rformats[i] != 0 && po->rformats[i] != 1)
-                r.err = 1;
-        }
+        for (int i = 0; i < nr; i++)
+            po->rformats[i] = pgw_rd_i16(&r); /* checked when a row is sent in it, as in PostgreSQL */
         po->nrformats = nr;
     }
     if (nr > 1 && po->stmt && nr != sqlite3_column_count(po->stmt)) {
@@ -431,12 +452,6 @@ static int do_bind(struct session *s, const char *p, size_t len)
     return 0;
 }
 
-static void describe_show(struct session *s, const struct sql_stmt *st)
-{
-    struct pgw_field f = {st->name && strcmp(st->name, "all") ? st->name : "setting", 0, 0, SQL_OID_TEXT, -1, -1, 0};
-    pgw_row_description(&s->out, &f, 1);
-}
-
 static int do_describe(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -466,7 +481,7 @@ static int do_describe(struct session *s, const char *p, size_t len)
             buf_put_u32(&s->out, i < prep->nparams && prep->param_oids[i] ? prep->param_oids[i] : SQL_OID_TEXT);
         pgw_end(&s->out, o);
         if (prep->st.kind == SQL_K_SHOW) {
-            describe_show(s, &prep->st);
+            ses_show_describe(s, prep->st.name);
         } else if (st && sqlite3_column_count(st) > 0) {
             uint32_t *oids = NULL;
             ses_describe_columns(s, st, NULL, 0, 0, &oids);
@@ -484,7 +499,7 @@ static int do_describe(struct session *s, const char *p, size_t len)
         return fail(s, "34000", err);
     }
     if (po->prep->st.kind == SQL_K_SHOW) {
-        describe_show(s, &po->prep->st);
+        ses_show_describe(s, po->prep->st.name);
         return 0;
     }
     if (!po->stmt || sqlite3_column_count(po->stmt) == 0) {
@@ -562,6 +577,8 @@ static int do_execute(struct session *s, const char *p, size_t len)
     }
     if (st->kind != SQL_K_QUERY) {
         if (st->kind == SQL_K_SHOW) {
+            if (bad_rformats(s, po))
+                return 0;
             po->done = 1;
             /* rows without a RowDescription */
             size_t mark = s->out.len;
@@ -601,6 +618,9 @@ static int do_execute(struct session *s, const char *p, size_t len)
             s->skip_to_sync = 1;
         return 0;
     }
+    int ncols = sqlite3_column_count(po->stmt);
+    if (ncols > 0 && bad_rformats(s, po))
+        return 0;
     if (!po->started) {
         int w = ses_needs_write(s, po->stmt, NULL);
         if (w > 0)
@@ -620,7 +640,6 @@ static int do_execute(struct session *s, const char *p, size_t len)
     s->deadline_ns = ms ? util_now_ns() + ms * 1000000ULL : 0;
     s->task.conn->fn.deadline_ns = s->deadline_ns;
     s->task.conn->fn.interrupt_reason = 0;
-    int ncols = sqlite3_column_count(po->stmt);
     int64_t rows = 0;
     int rc;
     if (ncols > 0) {

@@ -130,6 +130,9 @@ void ses_copy_free(struct session *s);
 int ses_set_var(struct session *s, const char *name, const char *value, int local, char *sqlstate, char *err,
                 size_t errcap);
 int ses_show_var(struct session *s, const char *name);
+/* SHOW name's RowDescription: the column is named as PostgreSQL spells the
+ * setting (TimeZone, DateStyle); SHOW ALL has name, setting, description. */
+void ses_show_describe(struct session *s, const char *name);
 void ses_vars_free(struct session *s);
 /* The transaction ended: SET LOCAL values, and every SET of a transaction
  * that did not commit, go back to what they were before it. */

@@ -308,7 +308,7 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
             util_strlcpy(norm, b, sizeof norm);
         } else if (flags & V_MS) {
             uint64_t ms;
-            if (util_parse_duration_ms(value, &ms))
+            if (util_parse_duration_ms(value, &ms) || ms > INT32_MAX) /* PostgreSQL's limit */
                 goto bad;
             format_ms(norm, sizeof norm, ms);
         } else if (flags & V_ENC) {
@@ -524,22 +524,31 @@ static void show_row(struct session *s, const char *a, const char *b, const char
     pgw_end(&s->out, o);
 }
 
+void ses_show_describe(struct session *s, const char *name)
+{
+    struct pgw_field f[3] = {
+        {"name", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+        {"setting", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+        {"description", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+    };
+    if (strcasecmp(name, "all") == 0) {
+        pgw_row_description(&s->out, f, 3);
+        return;
+    }
+    const struct var_def *d = find(name);
+    char lname[128];
+    lower(lname, name, sizeof lname);
+    f[0].name = d ? d->name : lname;
+    pgw_row_description(&s->out, f, 1);
+}
+
 int ses_show_var(struct session *s, const char *name)
 {
     if (strcasecmp(name, "all") == 0) {
-        struct pgw_field f[3] = {
-            {"name", 0, 0, SQL_OID_TEXT, -1, -1, 0},
-            {"setting", 0, 0, SQL_OID_TEXT, -1, -1, 0},
-            {"description", 0, 0, SQL_OID_TEXT, -1, -1, 0},
-        };
-        pgw_row_description(&s->out, f, 3);
-        int n = 0;
+        ses_show_describe(s, name);
         for (size_t i = 0; i < ARRAY_LEN(defs); i++) {
             const char *v = ses_get_var(s, defs[i].name);
-            char lname[128];
-            lower(lname, defs[i].name, sizeof lname);
-            show_row(s, lname, v ? v : "", defs[i].desc);
-            n++;
+            show_row(s, defs[i].name, v ? v : "", defs[i].desc);
         }
         char tag[32];
         snprintf(tag, sizeof tag, "SHOW");
@@ -553,11 +562,7 @@ int ses_show_var(struct session *s, const char *name)
         ses_send_error(s, "42704", err, NULL, NULL);
         return -1;
     }
-    const struct var_def *d = find(name);
-    char lname[128];
-    lower(lname, d ? d->name : name, sizeof lname);
-    struct pgw_field f = {lname, 0, 0, SQL_OID_TEXT, -1, -1, 0};
-    pgw_row_description(&s->out, &f, 1);
+    ses_show_describe(s, name);
     show_row(s, v, NULL, NULL);
     pgw_command_complete(&s->out, "SHOW");
     return 0;

@@ -903,7 +903,11 @@ static int bind_binary_format(sqlite3_stmt *st, int idx, uint32_t oid, const cha
     default:
         break;
     }
-    if (need && len != need)
+    /* as PostgreSQL's receive functions: reading past the value is a
+     * protocol error, a value longer than its type is bad data */
+    if (need && len < need)
+        return fail(sqlstate, err, errcap, "08P01:%s data left in message", need == 1 ? "no" : "insufficient");
+    if (need && len > need)
         return fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx);
     int rc;
     switch (oid) {

@@ -253,6 +253,44 @@ def test_binary_params_per_parameter_formats(raw, typed):
     assert res.text_rows() == [[txt for _, _, txt in VALUES]]
 
 
+
+def test_format_codes_and_binary_lengths_as_postgresql(raw):
+    """What PostgreSQL 15 answers: a format code other than 0/1 is 22023
+    "unsupported format code: N" (a parameter's at Bind; a result's when
+    rows are sent, so a statement without rows runs and Describe shows the
+    code); a binary value shorter than its type is 08P01 ("no data left" /
+    "insufficient data left in message"), a longer one 22P03. orbitd
+    answered 08P01 "malformed Bind" and 22P03 for all of these."""
+    def run(sql, param_types, params, pf, rf, describe=False):
+        raw.parse(sql, "", param_types)
+        raw.bind(params, "", "", pf, rf)
+        if describe:
+            raw.describe("P")
+        raw.execute()
+        raw.sync()
+        return raw.read_until_ready()
+
+    msgs = run("SELECT 1", (), (), (), (2,), describe=True)
+    assert types(msgs) == ["1", "2", "T", "E", "Z"], msgs
+    assert rawpg.parse_row_description(msgs[2][1])[0]["format"] == 2
+    e = errors(msgs)[0]
+    assert (e.code, e.message) == ("22023", "unsupported format code: 2")
+    msgs = run("SET application_name = 'fmt'", (), (), (), (2,))
+    assert "E" not in types(msgs) and rawpg.Conn.results(msgs)[0].tag == "SET", msgs
+    for params, pf in (([b"1"], (2,)), ([None], (-1,))):
+        msgs = run("SELECT $1", (INT4,), params, pf, ())
+        assert types(msgs) == ["1", "E", "Z"], msgs
+        assert errors(msgs)[0].code == "22023", msgs
+    for oid, value, code, message in ((BOOL, b"", "08P01", "no data left in message"),
+                                      (INT4, b"\0\0\1", "08P01", "insufficient data left in message"),
+                                      (INT8, b"", "08P01", "insufficient data left in message"),
+                                      (BOOL, b"\1\1", "22P03", "incorrect binary data format in bind parameter 1"),
+                                      (INT4, b"\0\0\0\0\1", "22P03", "incorrect binary data format in bind parameter 1")):
+        msgs = run("SELECT $1", (oid,), [value], (1,), ())
+        assert types(msgs) == ["1", "E", "Z"], msgs
+        e = errors(msgs)[0]
+        assert (e.code, e.message) == (code, message), (oid, value)
+
 def test_text_params_all_types(raw, typed):
     oids = [INT4] + [o for o, _, _ in VALUES]
     params = ["3", "true", "-2", "123456", "-9000000000", "1.5", "-2.25", "héllo wörld",

@@ -62,6 +62,50 @@ def test_show_fixed_parameters(conn):
     assert show(conn, "TimeZone")
 
 
+
+def test_show_column_named_as_postgresql(shared_server):
+    """SHOW's column is the setting's name as PostgreSQL spells it
+    (TimeZone, DateStyle), whatever case was asked for; SHOW ALL lists
+    those names; Describe of a SHOW statement says the same."""
+    c = shared_server.raw()
+    try:
+        for q, name in (("SHOW timezone", "TimeZone"), ("SHOW TIME ZONE", "TimeZone"),
+                        ("SHOW datestyle", "DateStyle"), ("SHOW APPLICATION_NAME", "application_name"),
+                        ("SHOW transaction isolation level", "transaction_isolation")):
+            assert c.query1(q).columns[0]["name"] == name, q
+        names = [r[0] for r in c.query1("SHOW ALL").text_rows()]
+        assert "TimeZone" in names and "DateStyle" in names and "timezone" not in names
+        c.parse("SHOW timezone")
+        c.describe("S")
+        c.sync()
+        msgs = c.read_until_ready()
+        assert [t for t, _ in msgs] == ["1", "t", "T", "Z"], msgs
+        assert rawpg.parse_row_description(msgs[2][1])[0]["name"] == "TimeZone"
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("value,shown", [("1.5s", "1500ms"), ("1.5ms", "2ms"), ("2.5", "2ms"), ("0.4ms", "0"),
+                                         ("1500.7", "1501ms"), ("1.5min", "90s"), ("600us", "1ms"),
+                                         ("' 3 s '", "3s"), ("1e3", "1s")])
+def test_fractional_durations(conn, value, shown):
+    """PostgreSQL takes durations with fractions (and us) and rounds them to
+    the nearest ms, half to even; orbitd refused '1.5s'."""
+    cur = conn.cursor()
+    cur.execute("SET statement_timeout = %s" % (value if value.startswith("'") or not value[-1].isalpha()
+                                                else "'%s'" % value))
+    assert show(conn, "statement_timeout") == shown
+    cur.execute("RESET statement_timeout")
+
+
+def test_duration_out_of_range(conn):
+    cur = conn.cursor()
+    for v in ("'-1'", "'3000000000'", "'1h30min'"):
+        with pytest.raises(psycopg2.Error) as ei:
+            cur.execute("SET statement_timeout = %s" % v)
+        assert ei.value.pgcode == "22023"
+    assert show(conn, "statement_timeout") == "0"
+
 def test_set_client_encoding_utf8(conn):
     cur = conn.cursor()
     cur.execute("SET client_encoding = 'UTF8'")
