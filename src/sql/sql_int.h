@@ -29,4 +29,13 @@ int sql_value_text(struct buf *out, sqlite3_stmt *st, int col, int type, uint32_
  * whitespace ignored). Returns 1, 0, or -1 when s is not a boolean. */
 int sql_parse_bool(const char *s, size_t len);
 
+/* numeric's binary format (numeric.c). Append the one of the number in
+ * text s: 0, -1 s is not a number (22P02), -2 beyond numeric's range
+ * (22003), -3 out of memory. */
+int sql_numeric_send(struct buf *out, const char *s, size_t len);
+/* Append the text of the binary numeric p[0..n): 0, -1 too short (08P01),
+ * or not a valid numeric (22P03): -2 longer than its digits, -3 bad
+ * length, -4 bad sign, -5 bad scale, -6 bad digit. */
+int sql_numeric_recv(const char *p, size_t n, struct buf *text);
+
 #endif

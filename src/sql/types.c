@@ -696,6 +696,20 @@ static int put_binary(struct buf *out, sqlite3_stmt *st, int col, int type, uint
         buf_append(out, p, n);
         return 0;
     }
+    case SQL_OID_NUMERIC: { /* from the value's text, as numeric_in would read it */
+        struct buf t;
+        buf_init(&t);
+        int rc = sql_value_text(&t, st, col, type, oid) || !buf_ok(&t) ? -3 : sql_numeric_send(out, t.data, t.len);
+        if (rc == -1)
+            fail(sqlstate, err, errcap, "22P02:invalid input syntax for type numeric: \"%.*s\"", shown(t.len),
+                 t.data ? t.data : "");
+        buf_free(&t);
+        if (rc == -2)
+            return fail(sqlstate, err, errcap, "22003:value overflows numeric format");
+        if (rc == -3)
+            return fail(sqlstate, err, errcap, "53200:out of memory");
+        return rc;
+    }
     default:
         return fail(sqlstate, err, errcap, "0A000:binary output format is not supported for type %s",
                     sql_oid_name(oid));
@@ -958,6 +972,24 @@ static int bind_binary_format(sqlite3_stmt *st, int idx, uint32_t oid, const cha
     case SQL_OID_BYTEA:
         rc = bind_blob(st, idx, data, len);
         break;
+    case SQL_OID_NUMERIC: { /* bound as its text would be */
+        struct buf t;
+        buf_init(&t);
+        int nrc = sql_numeric_recv(data, len, &t);
+        if (nrc == 0 && buf_ok(&t))
+            nrc = bind_text_format(st, idx, oid, t.data, t.len, sqlstate, err, errcap);
+        else if (nrc == 0)
+            nrc = fail(sqlstate, err, errcap, "53200:out of memory");
+        else if (nrc == -1)
+            fail(sqlstate, err, errcap, "08P01:insufficient data left in message");
+        else if (nrc == -2)
+            fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx);
+        else
+            fail(sqlstate, err, errcap, "22P03:invalid %s in external \"numeric\" value",
+                 nrc == -3 ? "length" : nrc == -4 ? "sign" : nrc == -5 ? "scale" : "digit");
+        buf_free(&t);
+        return nrc ? -1 : 0;
+    }
     default:
         return fail(sqlstate, err, errcap, "0A000:binary input format is not supported for type %s",
                     sql_oid_name(oid));

@@ -316,6 +316,55 @@ def test_binary_results_all_types(raw, typed):
     assert got == expect, (got, [c["type_oid"] for c in cols])
 
 
+
+# numeric values and their binary form as PostgreSQL 15 sends them
+# (ndigits, weight, sign, dscale, base-10000 digits)
+NUMERIC_BINARY = [
+    ("0", "0000000000000000"),
+    ("1", "00010000000000000001"),
+    ("-1", "00010000400000000001"),
+    ("123.45", "0002000000000002007b1194"),
+    ("0.00012", "0002ffff00000005000107d0"),
+    ("10000", "00010001000000000001"),
+    ("99999999", "0002000100000000270f270f"),
+    ("1e20", "00010005000000000001"),
+    ("1.5e3", "000100000000000005dc"),
+    ("0.1", "0001ffff0000000103e8"),
+    ("NaN", "00000000c0000000"),
+    ("Infinity", "00000000d0000020"),
+    ("-Infinity", "00000000f0000020"),
+    ("7.00001", "00030000000000050007000003e8"),
+    ("1e-10", "0001fffd0000000a0064"),
+    ("123456.7", "0003000100000001000c0d801b58"),
+    ("-0.5", "0001ffff400000011388"),
+    ("3.14159265358979", "000500000000000e0003058724310e051edc"),
+]
+
+
+def test_numeric_binary_format(raw, unique_name):
+    """numeric in binary (what JDBC and psycopg's binary mode ask for):
+    orbitd answered 0A000 both ways."""
+    t = unique_name
+    raw.query1("CREATE TABLE %s (k integer, v numeric)" % t)
+    for k, (v, _) in enumerate(NUMERIC_BINARY):
+        raw.query1("INSERT INTO %s VALUES (%d, '%s')" % (t, k, v))
+    msgs = raw.prepared("SELECT v FROM %s ORDER BY k" % t, result_formats=[1])
+    assert "E" not in types(msgs), errors(msgs)
+    assert rawpg.parse_row_description(msgs[2][1])[0]["type_oid"] == rawpg.NUMERIC
+    got = [rawpg.parse_data_row(p)[0].hex() for ty, p in msgs if ty == "D"]
+    assert got == [b for _, b in NUMERIC_BINARY]
+    raw.query1("DROP TABLE %s" % t)
+    # binary parameters read back as text, the dscale kept (as PostgreSQL)
+    for hexval, text in (("0002000040000003007b1194", "-123.450"), ("0002ffff00000005000107d0", "0.00012"),
+                         ("00000000c0000000", "NaN"), ("0000000000000003", "0.000"),
+                         ("00010005000000000001", "100000000000000000000")):
+        msgs = raw.prepared("SELECT $1", [bytes.fromhex(hexval)], [rawpg.NUMERIC], param_formats=[1])
+        assert rawpg.Conn.results(msgs)[0].text_rows() == [[text]], (hexval, msgs)
+    for hexval, code in (("00010000", "08P01"), ("000100000000000000010000", "22P03"),
+                         ("0001000012340000270f", "22P03"), ("0001000000000000ffff", "22P03")):
+        msgs = raw.prepared("SELECT $1", [bytes.fromhex(hexval)], [rawpg.NUMERIC], param_formats=[1])
+        assert errors(msgs) and errors(msgs)[0].code == code, (hexval, msgs)
+
 def test_binary_results_mixed_formats(raw):
     msgs = raw.prepared("SELECT 42, 'x'", result_formats=[1, 0])
     assert "E" not in types(msgs), errors(msgs)

@@ -606,8 +606,13 @@ static void test_field_binary(void **state)
     expect_bin(db, "SELECT x'0001ff'", SQL_OID_BYTEA, "\x00\x01\xff", 3);
     expect_bin(db, "SELECT 'ab'", SQL_OID_BYTEA, "ab", 2);
     expect_bin(db, "SELECT x''", SQL_OID_BYTEA, "", 0);
-    expect_field_error(db, "SELECT 1.5", SQL_OID_NUMERIC, 1, "0A000",
-                       "binary output format is not supported for type numeric");
+    /* numeric: PostgreSQL's base-10000 form (ndigits, weight, sign, dscale, digits) */
+    expect_bin(db, "SELECT 1.5", SQL_OID_NUMERIC, "\0\2\0\0\0\0\0\1\0\1\x13\x88", 12);
+    expect_bin(db, "SELECT -20000", SQL_OID_NUMERIC, "\0\1\0\1\x40\0\0\0\0\2", 10);
+    expect_bin(db, "SELECT '0.000'", SQL_OID_NUMERIC, "\0\0\0\0\0\0\0\3", 8);
+    expect_bin(db, "SELECT 'NaN'", SQL_OID_NUMERIC, "\0\0\0\0\xc0\0\0\0", 8);
+    expect_field_error(db, "SELECT 'abc'", SQL_OID_NUMERIC, 1, "22P02", "invalid input syntax for type numeric: \"abc\"");
+    expect_field_error(db, "SELECT '1e999999999'", SQL_OID_NUMERIC, 1, "22003", NULL);
     expect_field_error(db, "SELECT '2024-01-01'", SQL_OID_DATE, 1, "0A000",
                        "binary output format is not supported for type date");
     expect_field_error(db, "SELECT '10:00'", SQL_OID_TIME, 1, "0A000", NULL);
@@ -869,8 +874,12 @@ static void test_bind_binary(void **state)
     bind_bytes(db, SQL_OID_BYTEA, 1, "\x00\x01\xff", 3, SQLITE_BLOB, "\x00\x01\xff", 3);
     bind_bytes(db, SQL_OID_BYTEA, 1, "", 0, SQLITE_BLOB, "", 0);
     bind_bytes(db, 0, 1, "\x00z", 2, SQLITE_BLOB, "\x00z", 2);
-    bind_err(db, SQL_OID_NUMERIC, 1, "\x00\x01\x00\x00\x00\x00\x00\x01", 8, "0A000",
-             "binary input format is not supported for type numeric");
+    /* numeric: bound as its text would be (the dscale kept) */
+    bind_bytes(db, SQL_OID_NUMERIC, 1, "\0\2\xff\xff\x40\0\0\5\0\1\x07\xd0", 12, SQLITE_TEXT, "-0.00012", -1);
+    bind_int(db, SQL_OID_NUMERIC, 1, "\0\1\0\1\0\0\0\0\0\2", 10, 20000);
+    bind_err(db, SQL_OID_NUMERIC, 1, "\x00\x01\x00\x00\x00\x00\x00\x01", 8, "08P01",
+             "insufficient data left in message");
+    bind_err(db, SQL_OID_NUMERIC, 1, "\0\0\0\0\x12\x34\0\0", 8, "22P03", "invalid sign in external \"numeric\" value");
     bind_err(db, SQL_OID_TIMESTAMPTZ, 1, "\x00\x00\x00\x00\x00\x00\x00\x00", 8, "0A000", NULL);
     struct bound v;
     char ss[6], err[64];
