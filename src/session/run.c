@@ -848,7 +848,7 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
 
 /* ---- simple query protocol ---- */
 
-static void query_free(struct session *s)
+void ses_query_free(struct session *s)
 {
     if (!s->query)
         return;
@@ -890,12 +890,12 @@ static int simple_query(struct session *s, const char *payload, size_t len)
         s->query = q;
         if (sql_split(q->text, qlen, &q->spans, &q->n, err, sizeof err)) {
             ses_send_error(s, "42601", err, NULL, NULL);
-            query_free(s);
+            ses_query_free(s);
             goto ready;
         }
         if (q->n == 0) {
             pgw_empty_query(&s->out);
-            query_free(s);
+            ses_query_free(s);
             goto ready;
         }
     }
@@ -938,14 +938,14 @@ static int simple_query(struct session *s, const char *payload, size_t len)
     }
     if (s->implicit_txn)
         ses_txn_end(s, 1);
-    query_free(s);
+    ses_query_free(s);
     goto ready;
 failed:
     if (s->implicit_txn)
         ses_txn_end(s, 0);
     ses_after_statement(s, 0);
 failed_after:
-    query_free(s);
+    ses_query_free(s);
 ready:
     ses_ready(s);
     return 0;
@@ -957,7 +957,7 @@ void ses_query_continue_abort(struct session *s)
 {
     if (s->implicit_txn)
         ses_txn_end(s, 0);
-    query_free(s);
+    ses_query_free(s);
     ses_ready(s);
 }
 

@@ -112,6 +112,8 @@ int ses_send_rows(struct session *s, sqlite3_stmt *st, const uint32_t *oids, con
                   int64_t max, int64_t *count, int *pending);
 void ses_query_continue(struct session *s);
 void ses_query_continue_abort(struct session *s);
+/* Drop a simple query in progress (one a COPY interrupted). */
+void ses_query_free(struct session *s);
 const char *ses_tag(struct sql_stmt *st, int64_t changes, int64_t rows, char *buf, size_t cap);
 
 /* extended.c (worker) */

@@ -104,6 +104,7 @@ void ses_free(struct session *s)
     util_free(s->prepared);
     util_free(s->portals);
     ses_copy_free(s);
+    ses_query_free(s); /* the rest of a query string a COPY in it interrupted */
     util_free(s);
 }
 
