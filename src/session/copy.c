@@ -333,6 +333,20 @@ void ses_copy_fail(struct session *s, const char *why)
     copy_error(s, "57014", msg);
 }
 
+/* Any message but CopyData, CopyDone, CopyFail, Flush and Sync during
+ * copy-in: PostgreSQL fails the COPY and, having read the message's type
+ * but not the rest, ends the connection (the transaction is rolled back
+ * when it closes). */
+void ses_copy_unexpected(struct session *s, char type)
+{
+    char msg[80];
+    snprintf(msg, sizeof msg, "unexpected message type 0x%02X during COPY from stdin", (unsigned char)type);
+    ses_send_error(s, "08P01", msg, NULL, NULL);
+    pgw_error(&s->out, 'E', "FATAL", "08P01", "terminating connection because protocol synchronization was lost",
+              NULL, NULL);
+    s->terminate = 1;
+}
+
 int ses_copy_to(struct session *s, struct sql_stmt *st)
 {
     const struct sql_copy *c = &st->copy;

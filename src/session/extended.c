@@ -323,6 +323,26 @@ static int is_text_param(uint32_t oid, int fmt)
            oid == SQL_OID_NAME || oid == SQL_OID_JSON || oid == SQL_OID_JSONB || oid == SQL_OID_UNKNOWN;
 }
 
+/* A format code other than text (0) or binary (1): PostgreSQL refuses it
+ * when a value is read or sent in it (22023). 0, or 1 with the error sent. */
+static int bad_format(struct session *s, int fmt)
+{
+    if (fmt == 0 || fmt == 1)
+        return 0;
+    char err[64];
+    snprintf(err, sizeof err, "unsupported format code: %d", fmt);
+    fail(s, "22023", err);
+    return 1;
+}
+
+static int bad_rformats(struct session *s, const struct ses_portal *po)
+{
+    for (int i = 0; i < po->nrformats; i++)
+        if (bad_format(s, po->rformats[i]))
+            return 1;
+    return 0;
+}
+
 static int do_bind(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -397,6 +417,10 @@ static int do_bind(struct session *s, const char *p, size_t len)
             return fail(s, "08P01", "malformed Bind message");
         }
         int fmt = nf == 0 ? 0 : nf == 1 ? (int16_t)util_get_u16(fmts) : (int16_t)util_get_u16(fmts + 2 * i);
+        if (bad_format(s, fmt)) {
+            ses_portal_free(s, po);
+            return 0;
+        }
         uint32_t oid = i < prep->nparams ? prep->param_oids[i] : 0;
         if (v && is_text_param(oid, fmt) && (!pgw_utf8_valid(v, (size_t)vlen) || memchr(v, 0, (size_t)vlen))) {
             ses_portal_free(s, po);
@@ -418,11 +442,8 @@ static int do_bind(struct session *s, const char *p, size_t len)
             ses_portal_free(s, po);
             return fail(s, "53200", "out of memory");
         }
-        for (int i = 0; i < nr; i++) {
-            po->rformats[i] = pgw_rd_i16(&r);
-            if (po->rformats[i] != 0 && po->rformats[i] != 1)
-                r.err = 1;
-        }
+        for (int i = 0; i < nr; i++)
+            po->rformats[i] = pgw_rd_i16(&r); /* checked when a row is sent in it, as in PostgreSQL */
         po->nrformats = nr;
     }
     if (nr > 1 && po->stmt && nr != sqlite3_column_count(po->stmt)) {
@@ -461,12 +482,6 @@ static int do_bind(struct session *s, const char *p, size_t len)
     return 0;
 }
 
-static void describe_show(struct session *s, const struct sql_stmt *st)
-{
-    struct pgw_field f = {st->name && strcmp(st->name, "all") ? st->name : "setting", 0, 0, SQL_OID_TEXT, -1, -1, 0};
-    pgw_row_description(&s->out, &f, 1);
-}
-
 static int do_describe(struct session *s, const char *p, size_t len)
 {
     struct pgw_rd r;
@@ -496,7 +511,7 @@ static int do_describe(struct session *s, const char *p, size_t len)
             buf_put_u32(&s->out, i < prep->nparams && prep->param_oids[i] ? prep->param_oids[i] : SQL_OID_TEXT);
         pgw_end(&s->out, o);
         if (prep->st.kind == SQL_K_SHOW) {
-            describe_show(s, &prep->st);
+            ses_show_describe(s, prep->st.name);
         } else if (st && sqlite3_column_count(st) > 0) {
             uint32_t *oids = NULL;
             ses_describe_columns(s, st, NULL, 0, 0, &oids);
@@ -514,7 +529,7 @@ static int do_describe(struct session *s, const char *p, size_t len)
         return fail(s, "34000", err);
     }
     if (po->prep->st.kind == SQL_K_SHOW) {
-        describe_show(s, &po->prep->st);
+        ses_show_describe(s, po->prep->st.name);
         return 0;
     }
     if (!po->stmt || sqlite3_column_count(po->stmt) == 0) {
@@ -554,6 +569,13 @@ static int do_describe(struct session *s, const char *p, size_t len)
     return 0;
 }
 
+static void mark_done(struct session *s, const char *name)
+{
+    struct ses_portal *po = s->portals ? map_get(s->portals, name) : NULL;
+    if (po)
+        po->done = 1;
+}
+
 /* Returns 0 or 1 (wait for write token). */
 static int do_execute(struct session *s, const char *p, size_t len)
 {
@@ -572,8 +594,22 @@ static int do_execute(struct session *s, const char *p, size_t len)
     struct sql_stmt *st = &po->prep->st;
     if (s->txn == 'E' && !is_exit(st))
         return fail(s, "25P02", aborted_msg);
+    if (po->done && !po->row_ready) {
+        /* run to its end before: a portal that returns rows returns no
+         * more, any other cannot run again (PostgreSQL) */
+        if (st->kind != SQL_K_SHOW && !(po->stmt && sqlite3_column_count(po->stmt) > 0)) {
+            snprintf(err, sizeof err, "portal \"%s\" cannot be run", name);
+            return fail(s, "55000", err);
+        }
+        char tag[64];
+        pgw_command_complete(&s->out, ses_tag(st, 0, 0, tag, sizeof tag));
+        return 0;
+    }
     if (st->kind != SQL_K_QUERY) {
         if (st->kind == SQL_K_SHOW) {
+            if (bad_rformats(s, po))
+                return 0;
+            po->done = 1;
             /* rows without a RowDescription */
             size_t mark = s->out.len;
             if (ses_show_var(s, st->name) == 0) {
@@ -589,6 +625,7 @@ static int do_execute(struct session *s, const char *p, size_t len)
         int rc = ses_exec_utility(s, st, 1);
         if (rc == 1)
             return 1;
+        mark_done(s, name); /* (COMMIT, ROLLBACK and DISCARD drop the portals) */
         if (rc < 0)
             s->skip_to_sync = 1;
         if (ses_after_statement(s, rc == 0))
@@ -604,17 +641,16 @@ static int do_execute(struct session *s, const char *p, size_t len)
         int rc = ses_exec_simple_stmt(s, st);
         if (rc == 1)
             return 1;
+        mark_done(s, name);
         if (rc < 0)
             s->skip_to_sync = 1;
         if (ses_after_statement(s, rc == 0))
             s->skip_to_sync = 1;
         return 0;
     }
-    if (po->done && !po->row_ready) {
-        char tag[64];
-        pgw_command_complete(&s->out, ses_tag(st, 0, 0, tag, sizeof tag));
+    int ncols = sqlite3_column_count(po->stmt);
+    if (ncols > 0 && bad_rformats(s, po))
         return 0;
-    }
     if (!po->started) {
         int w = ses_needs_write(s, po->stmt, NULL);
         if (w > 0)
@@ -634,7 +670,6 @@ static int do_execute(struct session *s, const char *p, size_t len)
     s->deadline_ns = ms ? util_now_ns() + ms * 1000000ULL : 0;
     s->task.conn->fn.deadline_ns = s->deadline_ns;
     s->task.conn->fn.interrupt_reason = 0;
-    int ncols = sqlite3_column_count(po->stmt);
     int64_t rows = 0;
     int rc;
     if (ncols > 0) {
@@ -728,7 +763,7 @@ int ses_handle_extended(struct session *s, char type, const char *p, size_t len)
             ses_portals_clear(s);
             exe_write_release(s->srv->pool, &s->task);
         }
-        pgw_ready(&s->out, s->txn);
+        ses_ready(s);
         return 0;
     }
     if (type == 'H') {

@@ -26,6 +26,12 @@ static sqlite3 *db_of(struct session *s)
     return s->task.conn->db;
 }
 
+void ses_ready(struct session *s)
+{
+    pgw_ready(&s->out, s->txn == 'X' ? 'I' : s->txn);
+    s->ready_sent = 1;
+}
+
 void ses_maybe_flush(struct session *s)
 {
     if (s->out.len < FLUSH_BYTES)
@@ -710,8 +716,11 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         pgw_command_complete(&s->out, st->tag);
         return 0;
     case SQL_K_COMMIT:
-        if (s->txn == 'I') {
+        /* in a multi-statement query's implicit block too, as in
+         * PostgreSQL: warn, and end that block */
+        if (s->txn == 'I' || s->implicit_txn)
             send_notice(s, "WARNING", "25P01", "there is no transaction in progress");
+        if (s->txn == 'I') {
             pgw_command_complete(&s->out, "COMMIT");
             return 0;
         }
@@ -725,16 +734,16 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         pgw_command_complete(&s->out, "COMMIT");
         return 0;
     case SQL_K_ROLLBACK:
-        if (s->txn == 'I')
+        if (s->txn == 'I' || s->implicit_txn)
             send_notice(s, "WARNING", "25P01", "there is no transaction in progress");
-        else
+        if (s->txn != 'I')
             ses_txn_end(s, 0);
         pgw_command_complete(&s->out, "ROLLBACK");
         return 0;
     case SQL_K_SAVEPOINT:
     case SQL_K_RELEASE:
     case SQL_K_ROLLBACK_TO: {
-        if (s->txn == 'I') {
+        if (s->txn == 'I' || s->implicit_txn) {
             snprintf(err, sizeof err, "%s can only be used in transaction blocks",
                      st->kind == SQL_K_SAVEPOINT ? "SAVEPOINT"
                      : st->kind == SQL_K_RELEASE ? "RELEASE SAVEPOINT"
@@ -769,6 +778,10 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
         }
         if (st->kind == SQL_K_ROLLBACK_TO)
             s->txn = 'T';
+        if (ses_vars_savepoint(s, st->kind, st->name)) {
+            ses_send_error(s, "53200", "out of memory", NULL, NULL);
+            return -1;
+        }
         pgw_command_complete(&s->out, st->tag);
         return 0;
     }
@@ -835,7 +848,7 @@ int ses_exec_utility(struct session *s, struct sql_stmt *st, int extended)
 
 /* ---- simple query protocol ---- */
 
-static void query_free(struct session *s)
+void ses_query_free(struct session *s)
 {
     if (!s->query)
         return;
@@ -877,12 +890,12 @@ static int simple_query(struct session *s, const char *payload, size_t len)
         s->query = q;
         if (sql_split(q->text, qlen, &q->spans, &q->n, err, sizeof err)) {
             ses_send_error(s, "42601", err, NULL, NULL);
-            query_free(s);
+            ses_query_free(s);
             goto ready;
         }
         if (q->n == 0) {
             pgw_empty_query(&s->out);
-            query_free(s);
+            ses_query_free(s);
             goto ready;
         }
     }
@@ -925,16 +938,16 @@ static int simple_query(struct session *s, const char *payload, size_t len)
     }
     if (s->implicit_txn)
         ses_txn_end(s, 1);
-    query_free(s);
+    ses_query_free(s);
     goto ready;
 failed:
     if (s->implicit_txn)
         ses_txn_end(s, 0);
     ses_after_statement(s, 0);
 failed_after:
-    query_free(s);
+    ses_query_free(s);
 ready:
-    pgw_ready(&s->out, s->txn == 'X' ? 'I' : s->txn);
+    ses_ready(s);
     return 0;
 }
 
@@ -944,8 +957,8 @@ void ses_query_continue_abort(struct session *s)
 {
     if (s->implicit_txn)
         ses_txn_end(s, 0);
-    query_free(s);
-    pgw_ready(&s->out, s->txn);
+    ses_query_free(s);
+    ses_ready(s);
 }
 
 /* After a COPY that was part of a simple query ends: run the rest. */
@@ -954,7 +967,7 @@ void ses_query_continue(struct session *s)
     if (s->query)
         simple_query(s, NULL, 0);
     else
-        pgw_ready(&s->out, s->txn);
+        ses_ready(s);
 }
 
 /* ---- the job ---- */
@@ -1154,6 +1167,7 @@ enum exe_rc ses_run(struct exe_task *t)
         net_post(s, NULL, 0, 1);
         return EXE_DONE;
     }
+    s->ready_sent = 0;
     if (t->flags & EXE_F_ADMISSION_TIMEOUT) {
         t->flags &= ~EXE_F_ADMISSION_TIMEOUT;
         char msg[200];
@@ -1169,7 +1183,7 @@ enum exe_rc ses_run(struct exe_task *t)
                 break;
             s->jpos += total;
             if (type == 'Q' || type == 'S') {
-                pgw_ready(&s->out, s->txn);
+                ses_ready(s);
                 break;
             }
         }
@@ -1189,8 +1203,10 @@ next_batch:
         int rc = 0;
         s->cur_type = type;
         s->cur_end = s->jpos + total;
+        s->ready_sent = 0;
         if (s->copy_in && type != 'd' && type != 'c' && type != 'f' && type != 'H' && type != 'S' && type != 'X') {
-            ses_copy_fail(s, "unexpected message type during COPY from stdin");
+            ses_copy_unexpected(s, type);
+            break;
         }
         switch (type) {
         case 'Q':

@@ -52,6 +52,9 @@ struct session {
     uint8_t read_linearizable; /* orbit.read_consistency = linearizable */
     uint8_t read_fenced;       /* this transaction block passed its read fence */
     uint8_t implicit_txn; /* a multi-statement simple query's transaction */
+    uint8_t ready_sent;   /* the last message run was answered with ReadyForQuery: only then does
+                             idle_in_transaction_session_timeout count (not after a Flush), as in
+                             PostgreSQL */
     uint8_t registered;
     uint8_t auto_txn;     /* the transaction an autocommit write statement runs in */
     int8_t cap_kind;      /* enum txl_kind of the statement being captured, -1 none */

@@ -34,9 +34,16 @@ struct ses_portal {
 };
 
 /* Settings a session changed with SET (defaults otherwise). */
+struct ses_var_mark;
+struct ses_var_step;
 struct ses_vars {
     struct map m;   /* name -> char* value */
     struct map txn; /* name -> struct ses_var_undo: what the open transaction changed */
+    struct ses_var_mark *marks; /* the transaction's open savepoints, innermost last */
+    size_t nmarks, cap_marks;
+    struct ses_var_step *steps; /* what each SET since the outermost open savepoint replaced */
+    size_t nsteps, cap_steps;
+    int undoing;                /* ROLLBACK TO is putting values back: not a change to note */
 };
 
 #define SES_COPY_MAX_COLS 2000 /* SQLite's default column limit */
@@ -78,6 +85,8 @@ void ses_send_error(struct session *s, const char *sqlstate, const char *msg, co
                     const char *hint);
 void ses_send_sqlite_error(struct session *s, sqlite3 *db, int rc);
 void ses_maybe_flush(struct session *s);
+/* Append ReadyForQuery with the transaction status. */
+void ses_ready(struct session *s);
 /* Before output leaves: wait until the commits it may show are durable. */
 void ses_wait_visible(struct session *s);
 int ses_txn_begin(struct session *s, int read_only);
@@ -104,6 +113,8 @@ int ses_send_rows(struct session *s, sqlite3_stmt *st, const uint32_t *oids, con
                   int64_t max, int64_t *count, int *pending);
 void ses_query_continue(struct session *s);
 void ses_query_continue_abort(struct session *s);
+/* Drop a simple query in progress (one a COPY interrupted). */
+void ses_query_free(struct session *s);
 const char *ses_tag(struct sql_stmt *st, int64_t changes, int64_t rows, char *buf, size_t cap);
 
 /* extended.c (worker) */
@@ -115,16 +126,24 @@ int ses_copy_to(struct session *s, struct sql_stmt *st);
 void ses_copy_data(struct session *s, const char *p, size_t len);
 void ses_copy_done(struct session *s);
 void ses_copy_fail(struct session *s, const char *msg);
+void ses_copy_unexpected(struct session *s, char type);
 void ses_copy_free(struct session *s);
 
 /* vars.c */
 int ses_set_var(struct session *s, const char *name, const char *value, int local, char *sqlstate, char *err,
                 size_t errcap);
 int ses_show_var(struct session *s, const char *name);
+/* SHOW name's RowDescription: the column is named as PostgreSQL spells the
+ * setting (TimeZone, DateStyle); SHOW ALL has name, setting, description. */
+void ses_show_describe(struct session *s, const char *name);
 void ses_vars_free(struct session *s);
 /* The transaction ended: SET LOCAL values, and every SET of a transaction
  * that did not commit, go back to what they were before it. */
 void ses_vars_end_txn(struct session *s, int committed);
+/* SAVEPOINT, RELEASE or ROLLBACK TO (kind) name succeeded: ROLLBACK TO
+ * puts back the settings as they were at the savepoint. 0, or -1 out of
+ * memory. */
+int ses_vars_savepoint(struct session *s, int kind, const char *name);
 int ses_vars_reset_all(struct session *s, char *sqlstate, char *err, size_t errcap);
 /* Has the session SET default_transaction_read_only on? (A follower's
  * default "on" is left to the cluster's write check and its hint.) */

@@ -104,6 +104,7 @@ void ses_free(struct session *s)
     util_free(s->prepared);
     util_free(s->portals);
     ses_copy_free(s);
+    ses_query_free(s); /* the rest of a query string a COPY in it interrupted */
     util_free(s);
 }
 
@@ -638,7 +639,7 @@ void ses_tick(struct session *s, uint64_t now)
             ses_fatal(s, "08006", "authentication timeout");
         return;
     }
-    if (s->txn == 'I')
+    if (s->txn == 'I' || !s->ready_sent)
         return;
     uint64_t ms = ses_var_ms(s, "idle_in_transaction_session_timeout");
     if (ms && now - s->idle_since_ns > ms * 1000000ULL)

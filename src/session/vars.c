@@ -195,11 +195,65 @@ static void undo_free(struct ses_var_undo *u)
     util_free(u);
 }
 
+static int ensure_vars(struct session *s)
+{
+    if (s->vars)
+        return 0;
+    s->vars = util_calloc(1, sizeof *s->vars);
+    if (!s->vars)
+        return -1;
+    map_init(&s->vars->m);
+    map_init(&s->vars->txn);
+    return 0;
+}
+
+/* A savepoint, and where its part of the steps begins. */
+struct ses_var_mark {
+    char *name;
+    size_t step;
+};
+
+/* One SET under a savepoint: the setting's value (NULL: the default) and
+ * its undo record's session value before it, which ROLLBACK TO puts back. */
+struct ses_var_step {
+    char *key;
+    char *val;
+    int sess_set;
+    char *sess;
+};
+
+static void step_free(struct ses_var_step *st)
+{
+    util_free(st->key);
+    util_free(st->val);
+    util_free(st->sess);
+}
+
+/* Note what a SET is about to replace, while a savepoint is open. */
+static int note_step(struct ses_vars *vs, const char *key, const struct ses_var_undo *u)
+{
+    if (!vs->nmarks)
+        return 0;
+    if (util_grow(&vs->steps, &vs->cap_steps, vs->nsteps, sizeof *vs->steps, 8))
+        return -1;
+    const char *cur = map_get(&vs->m, key);
+    struct ses_var_step st = {util_strdup(key), cur ? util_strdup(cur) : NULL, u->sess_set,
+                              u->sess ? util_strdup(u->sess) : NULL};
+    if (!st.key || (cur && !st.val) || (u->sess && !st.sess)) {
+        step_free(&st);
+        return -1;
+    }
+    vs->steps[vs->nsteps++] = st;
+    return 0;
+}
+
 /* A SET inside a transaction: note the value before the transaction (at
  * the first change) and, unless LOCAL, the value a commit keeps. value
  * NULL is RESET. 0, or -1 out of memory. */
 static int remember(struct session *s, const char *key, const char *value, int local)
 {
+    if (s->vars->undoing)
+        return 0;
     struct ses_var_undo *u = map_get(&s->vars->txn, key);
     if (!u) {
         const char *cur = map_get(&s->vars->m, key);
@@ -214,6 +268,8 @@ static int remember(struct session *s, const char *key, const char *value, int l
             return -1;
         }
     }
+    if (note_step(s->vars, key, u))
+        return -1;
     if (local)
         return 0;
     char *v = value ? util_strdup(value) : NULL;
@@ -252,7 +308,7 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
             util_strlcpy(norm, b, sizeof norm);
         } else if (flags & V_MS) {
             uint64_t ms;
-            if (util_parse_duration_ms(value, &ms))
+            if (util_parse_duration_ms(value, &ms) || ms > INT32_MAX) /* PostgreSQL's limit */
                 goto bad;
             format_ms(norm, sizeof norm, ms);
         } else if (flags & V_ENC) {
@@ -281,13 +337,8 @@ int ses_set_var(struct session *s, const char *name, const char *value, int loca
         if (s->txn == 'I')
             return 0; /* PostgreSQL warns and ignores SET LOCAL outside a transaction */
     }
-    if (!s->vars) {
-        s->vars = util_calloc(1, sizeof *s->vars);
-        if (!s->vars)
-            goto oom;
-        map_init(&s->vars->m);
-        map_init(&s->vars->txn);
-    }
+    if (ensure_vars(s))
+        goto oom;
     if (s->txn != 'I' && remember(s, key, value ? norm : NULL, local))
         goto oom;
     void *old = NULL;
@@ -320,6 +371,70 @@ oom:
     return -1;
 }
 
+/* Drop the savepoints from index `from` on (and the steps when none is left). */
+static void marks_drop(struct ses_vars *vs, size_t from)
+{
+    while (vs->nmarks > from)
+        util_free(vs->marks[--vs->nmarks].name);
+    if (vs->nmarks)
+        return;
+    while (vs->nsteps)
+        step_free(&vs->steps[--vs->nsteps]);
+    util_free(vs->marks);
+    util_free(vs->steps);
+    vs->marks = NULL;
+    vs->steps = NULL;
+    vs->cap_marks = vs->cap_steps = 0;
+}
+
+int ses_vars_savepoint(struct session *s, int kind, const char *name)
+{
+    if (!name)
+        return 0;
+    if (kind == SQL_K_SAVEPOINT) {
+        if (ensure_vars(s))
+            return -1;
+        struct ses_vars *vs = s->vars;
+        char *nm = util_strdup(name);
+        if (!nm || util_grow(&vs->marks, &vs->cap_marks, vs->nmarks, sizeof *vs->marks, 4)) {
+            util_free(nm);
+            return -1;
+        }
+        vs->marks[vs->nmarks++] = (struct ses_var_mark){nm, vs->nsteps};
+        return 0;
+    }
+    struct ses_vars *vs = s->vars;
+    size_t i = vs ? vs->nmarks : 0;
+    while (i > 0 && strcasecmp(vs->marks[i - 1].name, name) != 0)
+        i--;
+    if (i == 0)
+        return 0; /* (SQLite found it: not one this module was told of) */
+    i--;
+    if (kind == SQL_K_RELEASE) {
+        marks_drop(vs, i); /* its steps are now the enclosing savepoint's */
+        return 0;
+    }
+    /* ROLLBACK TO: undo the steps since the savepoint, newest first; the
+     * savepoint stays */
+    char state[6], err[200];
+    vs->undoing = 1;
+    while (vs->nsteps > vs->marks[i].step) {
+        struct ses_var_step *st = &vs->steps[--vs->nsteps];
+        (void)ses_set_var(s, st->key, st->val, 0, state, err, sizeof err); /* a value it took before */
+        struct ses_var_undo *u = map_get(&vs->txn, st->key);
+        if (u) {
+            util_free(u->sess);
+            u->sess = st->sess;
+            u->sess_set = st->sess_set;
+            st->sess = NULL;
+        }
+        step_free(st);
+    }
+    vs->undoing = 0;
+    marks_drop(vs, i + 1);
+    return 0;
+}
+
 static void txn_clear(struct ses_vars *vs)
 {
     size_t it = 0;
@@ -339,6 +454,7 @@ void ses_vars_free(struct session *s)
         util_free(v);
     map_free(&s->vars->m);
     txn_clear(s->vars);
+    marks_drop(s->vars, 0);
     util_free(s->vars);
     s->vars = NULL;
     s->read_linearizable = 0;
@@ -371,8 +487,9 @@ int ses_default_read_only(struct session *s)
 void ses_vars_end_txn(struct session *s, int committed)
 {
     s->txn_read_only = 0;
-    if (!s->vars || !s->vars->txn.count)
+    if (!s->vars)
         return;
+    marks_drop(s->vars, 0);
     /* the undo records leave the map first: the RESET/SETs below must not
      * be taken for changes of a transaction */
     struct map txn = s->vars->txn;
@@ -407,22 +524,31 @@ static void show_row(struct session *s, const char *a, const char *b, const char
     pgw_end(&s->out, o);
 }
 
+void ses_show_describe(struct session *s, const char *name)
+{
+    struct pgw_field f[3] = {
+        {"name", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+        {"setting", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+        {"description", 0, 0, SQL_OID_TEXT, -1, -1, 0},
+    };
+    if (strcasecmp(name, "all") == 0) {
+        pgw_row_description(&s->out, f, 3);
+        return;
+    }
+    const struct var_def *d = find(name);
+    char lname[128];
+    lower(lname, name, sizeof lname);
+    f[0].name = d ? d->name : lname;
+    pgw_row_description(&s->out, f, 1);
+}
+
 int ses_show_var(struct session *s, const char *name)
 {
     if (strcasecmp(name, "all") == 0) {
-        struct pgw_field f[3] = {
-            {"name", 0, 0, SQL_OID_TEXT, -1, -1, 0},
-            {"setting", 0, 0, SQL_OID_TEXT, -1, -1, 0},
-            {"description", 0, 0, SQL_OID_TEXT, -1, -1, 0},
-        };
-        pgw_row_description(&s->out, f, 3);
-        int n = 0;
+        ses_show_describe(s, name);
         for (size_t i = 0; i < ARRAY_LEN(defs); i++) {
             const char *v = ses_get_var(s, defs[i].name);
-            char lname[128];
-            lower(lname, defs[i].name, sizeof lname);
-            show_row(s, lname, v ? v : "", defs[i].desc);
-            n++;
+            show_row(s, defs[i].name, v ? v : "", defs[i].desc);
         }
         char tag[32];
         snprintf(tag, sizeof tag, "SHOW");
@@ -436,11 +562,7 @@ int ses_show_var(struct session *s, const char *name)
         ses_send_error(s, "42704", err, NULL, NULL);
         return -1;
     }
-    const struct var_def *d = find(name);
-    char lname[128];
-    lower(lname, d ? d->name : name, sizeof lname);
-    struct pgw_field f = {lname, 0, 0, SQL_OID_TEXT, -1, -1, 0};
-    pgw_row_description(&s->out, &f, 1);
+    ses_show_describe(s, name);
     show_row(s, v, NULL, NULL);
     pgw_command_complete(&s->out, "SHOW");
     return 0;

@@ -76,7 +76,9 @@ int sql_numeric_to_binary(struct buf *out, const char *s, size_t n)
     if (i < n && (s[i] == '+' || s[i] == '-'))
         neg = s[i++] == '-';
     if (word_is(s + i, n - i, "infinity")) {
-        put_header(out, 0, 0, neg ? NUMERIC_NINF : NUMERIC_PINF, 0);
+        /* PostgreSQL sends dscale 32 here: numeric_send reads the dscale
+         * bits of the special value's short header (0xD000 & 0x1F80) >> 7 */
+        put_header(out, 0, 0, neg ? NUMERIC_NINF : NUMERIC_PINF, 0x20);
         return 0;
     }
     /* the significant digits (no leading zeros), how many of them stand
@@ -157,11 +159,13 @@ done:
 int sql_numeric_from_binary(const char *data, size_t len, struct buf *out)
 {
     if (len < 8)
-        return -1;
+        return -2;
     int ndigits = (int16_t)util_get_u16(data);
     int weight = (int16_t)util_get_u16(data + 2);
     unsigned sign = util_get_u16(data + 4);
     unsigned dscale = util_get_u16(data + 6);
+    if (ndigits >= 0 && len < 8 + 2 * (size_t)ndigits)
+        return -2;
     if (ndigits < 0 || len != 8 + 2 * (size_t)ndigits || dscale > NUMERIC_DSCALE_MAX)
         return -1;
     if (sign == NUMERIC_NAN || sign == NUMERIC_PINF || sign == NUMERIC_NINF) {

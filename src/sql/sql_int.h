@@ -39,7 +39,8 @@ int sql_parse_bool(const char *s, size_t len);
  * a space or T between, an optional zone, " BC", infinity): 0 or -1 when
  * the text is not one. The from_binary functions append the text
  * PostgreSQL would print for a binary value: 0, or -1 when the bytes are
- * not a valid value of the type. */
+ * not a valid value of the type (numeric: -2 when they are fewer than its
+ * header and digits need, 08P01 in PostgreSQL). */
 int sql_numeric_to_binary(struct buf *out, const char *s, size_t n);
 int sql_numeric_from_binary(const char *data, size_t len, struct buf *out);
 int sql_datetime_to_binary(struct buf *out, uint32_t oid, const char *s, size_t n);

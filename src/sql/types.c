@@ -975,7 +975,11 @@ static int bind_binary_format(sqlite3_stmt *st, int idx, uint32_t oid, const cha
     default:
         break;
     }
-    if (need && len != need)
+    /* as PostgreSQL's receive functions: reading past the value is a
+     * protocol error, a value longer than its type is bad data */
+    if (need && len < need)
+        return fail(sqlstate, err, errcap, "08P01:%s data left in message", need == 1 ? "no" : "insufficient");
+    if (need && len > need)
         return fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx);
     int rc;
     switch (oid) {
@@ -1046,8 +1050,9 @@ static int bind_binary_format(sqlite3_stmt *st, int idx, uint32_t oid, const cha
                                          : sql_datetime_from_binary(oid, data, len, &text);
         if (bad || !buf_ok(&text)) {
             buf_free(&text);
-            return bad ? fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx)
-                       : fail(sqlstate, err, errcap, "53200:out of memory");
+            return bad == -2 ? fail(sqlstate, err, errcap, "08P01:insufficient data left in message")
+                   : bad     ? fail(sqlstate, err, errcap, "22P03:incorrect binary data format in bind parameter %d", idx)
+                             : fail(sqlstate, err, errcap, "53200:out of memory");
         }
         int r = bind_text_format(st, idx, oid, text.data, text.len, sqlstate, err, errcap);
         buf_free(&text);

@@ -42,6 +42,19 @@ void *util_realloc(void *p, size_t n)
     return realloc(p, n ? n : 1);
 }
 
+int util_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *a = util_realloc(*(void **)arr, nc * elem);
+    if (!a)
+        return -1;
+    *(void **)arr = a;
+    *cap = nc;
+    return 0;
+}
+
 char *util_strndup(const char *s, size_t n)
 {
     size_t len = strnlen(s, n);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -130,32 +131,40 @@ int util_parse_size(const char *s, uint64_t *out)
 
 int util_parse_duration_ms(const char *s, uint64_t *out_ms)
 {
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"", 1}, {"us", 0.001}, {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}};
     char *end;
-    errno = 0;
-    if (!s || !isdigit((unsigned char)*s))
+    if (!s)
         return -1;
-    unsigned long long v = strtoull(s, &end, 10);
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1])))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
     if (errno)
         return -1;
-    while (*end == ' ')
+    while (isspace((unsigned char)*end))
         end++;
-    uint64_t mul;
-    if (!*end || strcasecmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcasecmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcasecmp(end, "min") == 0)
-        mul = 60000;
-    else if (strcasecmp(end, "h") == 0)
-        mul = 3600000;
-    else if (strcasecmp(end, "d") == 0)
-        mul = 86400000;
-    else
-        return -1;
-    if (v > UINT64_MAX / mul)
-        return -1;
-    *out_ms = v * mul;
-    return 0;
+    size_t ulen = 0;
+    while (isalpha((unsigned char)end[ulen]))
+        ulen++;
+    for (size_t i = ulen; end[i]; i++)
+        if (!isspace((unsigned char)end[i]))
+            return -1;
+    for (size_t i = 0; i < ARRAY_LEN(units); i++) {
+        if (strlen(units[i].unit) != ulen || strncasecmp(end, units[i].unit, ulen) != 0)
+            continue;
+        /* PostgreSQL takes fractions and rounds to the nearest ms (half to even) */
+        double ms = rint(v * units[i].ms);
+        if (!(ms >= 0 && ms < 18446744073709551616.0))
+            return -1;
+        *out_ms = (uint64_t)ms;
+        return 0;
+    }
+    return -1;
 }
 
 int util_fsync_path(const char *path)

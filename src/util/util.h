@@ -23,6 +23,10 @@ char *util_strdup(const char *s) MUSTCHECK;
 char *util_strndup(const char *s, size_t n) MUSTCHECK;
 void util_free(void *p);
 void util_fail_after(long n);
+/* Room for one more element in the array *arr of *cap elements of size
+ * elem, n of them used: doubles it when full (first: the first size).
+ * 0, or -1 out of memory (the array is unchanged). */
+int util_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first) MUSTCHECK;
 
 /* ---- buffers ----------------------------------------------------------
  * A growable byte buffer. Appends never fail visibly: on allocation
@@ -136,7 +140,9 @@ int util_parse_hostport(const char *s, char *host, size_t hostcap, int *port) MU
 int util_tcp_connect(const char *hostport, unsigned timeout_ms, char *err, size_t errcap) MUSTCHECK;
 /* Parse sizes like "64kB", "1GB", "1048576" into bytes. */
 int util_parse_size(const char *s, uint64_t *out) MUSTCHECK;
-/* Parse durations like "30s", "500ms", "5min", "0" (ms when unitless). */
+/* Parse durations like "30s", "500ms", "5min", "1.5s", "0" (ms when
+ * unitless; us, ms, s, min, h, d), rounded to the nearest ms as
+ * PostgreSQL does. */
 int util_parse_duration_ms(const char *s, uint64_t *out_ms) MUSTCHECK;
 int util_strcaseeq(const char *a, const char *b);
 void util_strlcpy(char *dst, const char *src, size_t cap);

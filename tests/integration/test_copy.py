@@ -166,6 +166,41 @@ def test_copy_raw_protocol_messages(shared_server, table):
     c.terminate()
 
 
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_copy_in_unexpected_message_ends_connection(shared_server, table, extended):
+    """A message other than CopyData/CopyDone/CopyFail/Flush/Sync during
+    copy-in: PostgreSQL 15 answers ERROR 08P01 "unexpected message type
+    0x51 during COPY from stdin", then FATAL 08P01 (it has lost track of
+    the message stream) and closes the connection; the COPY's rows are not
+    kept. orbitd failed the COPY and carried on with the message."""
+    c = shared_server.raw()
+    if extended:
+        c.parse("COPY %s FROM STDIN" % table)
+        c.bind()
+        c.execute()
+        c.flush()
+        assert [c.recv_msg()[0] for _ in range(3)] == ["1", "2", "G"]
+    else:
+        c.send_msg("Q", rawpg.cstr("COPY %s FROM STDIN" % table))
+        assert c.recv_msg()[0] == "G"
+    c.copy_data(b"1\ta\tb\n")
+    c.send_msg("Q", rawpg.cstr("SELECT 1"))
+    errs = []
+    while True:
+        try:
+            t, p = c.recv_msg(timeout=5)
+        except EOFError:
+            break
+        assert t == "E", (t, p)
+        errs.append(rawpg.parse_fields(p))
+    assert [(e["S"], e["C"]) for e in errs] == [("ERROR", "08P01"), ("FATAL", "08P01")], errs
+    assert errs[0]["M"] == "unexpected message type 0x51 during COPY from stdin"
+    c.close()
+    other = shared_server.raw()
+    assert other.query1("SELECT count(*) FROM %s" % table).text_rows() == [["0"]]
+    other.terminate()
+
 def test_copy_from_stdin_extended_protocol_sync_ignored(shared_server, table):
     """COPY FROM STDIN through the extended protocol the way libpq's
     PQexecParams runs it: Parse/Bind/Describe/Execute/Sync in one go, so the

@@ -254,6 +254,44 @@ def test_binary_params_per_parameter_formats(raw, typed):
     assert res.text_rows() == [[txt for _, _, txt in VALUES]]
 
 
+
+def test_format_codes_and_binary_lengths_as_postgresql(raw):
+    """What PostgreSQL 15 answers: a format code other than 0/1 is 22023
+    "unsupported format code: N" (a parameter's at Bind; a result's when
+    rows are sent, so a statement without rows runs and Describe shows the
+    code); a binary value shorter than its type is 08P01 ("no data left" /
+    "insufficient data left in message"), a longer one 22P03. orbitd
+    answered 08P01 "malformed Bind" and 22P03 for all of these."""
+    def run(sql, param_types, params, pf, rf, describe=False):
+        raw.parse(sql, "", param_types)
+        raw.bind(params, "", "", pf, rf)
+        if describe:
+            raw.describe("P")
+        raw.execute()
+        raw.sync()
+        return raw.read_until_ready()
+
+    msgs = run("SELECT 1", (), (), (), (2,), describe=True)
+    assert types(msgs) == ["1", "2", "T", "E", "Z"], msgs
+    assert rawpg.parse_row_description(msgs[2][1])[0]["format"] == 2
+    e = errors(msgs)[0]
+    assert (e.code, e.message) == ("22023", "unsupported format code: 2")
+    msgs = run("SET application_name = 'fmt'", (), (), (), (2,))
+    assert "E" not in types(msgs) and rawpg.Conn.results(msgs)[0].tag == "SET", msgs
+    for params, pf in (([b"1"], (2,)), ([None], (-1,))):
+        msgs = run("SELECT $1", (INT4,), params, pf, ())
+        assert types(msgs) == ["1", "E", "Z"], msgs
+        assert errors(msgs)[0].code == "22023", msgs
+    for oid, value, code, message in ((BOOL, b"", "08P01", "no data left in message"),
+                                      (INT4, b"\0\0\1", "08P01", "insufficient data left in message"),
+                                      (INT8, b"", "08P01", "insufficient data left in message"),
+                                      (BOOL, b"\1\1", "22P03", "incorrect binary data format in bind parameter 1"),
+                                      (INT4, b"\0\0\0\0\1", "22P03", "incorrect binary data format in bind parameter 1")):
+        msgs = run("SELECT $1", (oid,), [value], (1,), ())
+        assert types(msgs) == ["1", "E", "Z"], msgs
+        e = errors(msgs)[0]
+        assert (e.code, e.message) == (code, message), (oid, value)
+
 def test_text_params_all_types(raw, typed):
     oids = [INT4] + [o for o, _, _ in VALUES]
     params = ["3", "true", "-2", "123456", "-9000000000", "1.5", "-2.25", "héllo wörld",
@@ -278,6 +316,55 @@ def test_binary_results_all_types(raw, typed):
     expect = [v for _, v, _ in VALUES]
     assert got == expect, (got, [c["type_oid"] for c in cols])
 
+
+
+# numeric values and their binary form as PostgreSQL 15 sends them
+# (ndigits, weight, sign, dscale, base-10000 digits)
+NUMERIC_BINARY = [
+    ("0", "0000000000000000"),
+    ("1", "00010000000000000001"),
+    ("-1", "00010000400000000001"),
+    ("123.45", "0002000000000002007b1194"),
+    ("0.00012", "0002ffff00000005000107d0"),
+    ("10000", "00010001000000000001"),
+    ("99999999", "0002000100000000270f270f"),
+    ("1e20", "00010005000000000001"),
+    ("1.5e3", "000100000000000005dc"),
+    ("0.1", "0001ffff0000000103e8"),
+    ("NaN", "00000000c0000000"),
+    ("Infinity", "00000000d0000020"),
+    ("-Infinity", "00000000f0000020"),
+    ("7.00001", "00030000000000050007000003e8"),
+    ("1e-10", "0001fffd0000000a0064"),
+    ("123456.7", "0003000100000001000c0d801b58"),
+    ("-0.5", "0001ffff400000011388"),
+    ("3.14159265358979", "000500000000000e0003058724310e051edc"),
+]
+
+
+def test_numeric_binary_format(raw, unique_name):
+    """numeric in binary (what JDBC and psycopg's binary mode ask for):
+    orbitd answered 0A000 both ways."""
+    t = unique_name
+    raw.query1("CREATE TABLE %s (k integer, v numeric)" % t)
+    for k, (v, _) in enumerate(NUMERIC_BINARY):
+        raw.query1("INSERT INTO %s VALUES (%d, '%s')" % (t, k, v))
+    msgs = raw.prepared("SELECT v FROM %s ORDER BY k" % t, result_formats=[1])
+    assert "E" not in types(msgs), errors(msgs)
+    assert rawpg.parse_row_description(msgs[2][1])[0]["type_oid"] == rawpg.NUMERIC
+    got = [rawpg.parse_data_row(p)[0].hex() for ty, p in msgs if ty == "D"]
+    assert got == [b for _, b in NUMERIC_BINARY]
+    raw.query1("DROP TABLE %s" % t)
+    # binary parameters read back as text, the dscale kept (as PostgreSQL)
+    for hexval, text in (("0002000040000003007b1194", "-123.450"), ("0002ffff00000005000107d0", "0.00012"),
+                         ("00000000c0000000", "NaN"), ("0000000000000003", "0.000"),
+                         ("00010005000000000001", "100000000000000000000")):
+        msgs = raw.prepared("SELECT $1", [bytes.fromhex(hexval)], [rawpg.NUMERIC], param_formats=[1])
+        assert rawpg.Conn.results(msgs)[0].text_rows() == [[text]], (hexval, msgs)
+    for hexval, code in (("00010000", "08P01"), ("000100000000000000010000", "22P03"),
+                         ("0001000012340000270f", "22P03"), ("0001000000000000ffff", "22P03")):
+        msgs = raw.prepared("SELECT $1", [bytes.fromhex(hexval)], [rawpg.NUMERIC], param_formats=[1])
+        assert errors(msgs) and errors(msgs)[0].code == code, (hexval, msgs)
 
 def test_binary_results_mixed_formats(raw):
     msgs = raw.prepared("SELECT 42, 'x'", result_formats=[1, 0])
@@ -576,6 +663,43 @@ def test_extended_dml_tags(raw, numbers):
         assert res[0].tag == tag, msgs
         assert types(msgs)[2] == "n"   # Describe of a DML portal without RETURNING: NoData
 
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_execute_completed_portal_again(raw, numbers, block):
+    """Execute of a portal that already ran to its end (PostgreSQL 15): a
+    portal that returns rows (SELECT, ... RETURNING, SHOW) completes again
+    with no rows; any other fails with 55000 "portal ... cannot be run".
+    orbitd answered INSERT 0 0, and ran SET or SAVEPOINT portals again."""
+    t = numbers
+    cases = [("SELECT id FROM %s WHERE id = 1" % t, ["D", "C", "C"], ["SELECT 1", "SELECT 0"]),
+             ("UPDATE %s SET v = v WHERE id = 1 RETURNING id" % t, ["D", "C", "C"], ["UPDATE 1", "UPDATE 0"]),
+             ("SHOW application_name", ["D", "C", "C"], ["SHOW", "SHOW"]),
+             ("INSERT INTO %s VALUES (100, 'x')" % t, ["C", "E"], ["INSERT 0 1"]),
+             ("UPDATE %s SET v = v WHERE id <= 5" % t, ["C", "E"], ["UPDATE 5"]),
+             ("SET application_name = 'again'", ["C", "E"], ["SET"])]
+    if block:
+        cases.append(("SAVEPOINT s1", ["C", "E"], ["SAVEPOINT"]))
+    for sql, want, tags in cases:
+        if block:
+            raw.query1("BEGIN")
+        raw.parse(sql)
+        raw.bind(portal="p")
+        raw.execute("p")
+        raw.execute("p")
+        raw.sync()
+        msgs = [(ty, p) for ty, p in raw.read_until_ready() if ty not in ("S", "Z")]
+        assert types(msgs) == ["1", "2"] + want, (sql, msgs)
+        assert [p.rstrip(b"\0").decode() for ty, p in msgs if ty == "C"] == tags, (sql, msgs)
+        if "E" in want:
+            e = errors(msgs)[0]
+            assert e.code == "55000" and e.message == 'portal "p" cannot be run', (sql, e)
+        assert raw.status == ("E" if block and "E" in want else "T" if block else "I")
+        if block:
+            raw.query1("ROLLBACK")
+    # the INSERT ran once (and in a block was rolled back)
+    n = "0" if block else "1"
+    assert raw.query1("SELECT count(*) FROM %s WHERE id = 100" % t).text_rows() == [[n]]
 
 def test_statements_are_per_session(shared_server, raw):
     raw.parse("SELECT 1", "mine")

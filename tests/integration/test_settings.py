@@ -62,6 +62,50 @@ def test_show_fixed_parameters(conn):
     assert show(conn, "TimeZone")
 
 
+
+def test_show_column_named_as_postgresql(shared_server):
+    """SHOW's column is the setting's name as PostgreSQL spells it
+    (TimeZone, DateStyle), whatever case was asked for; SHOW ALL lists
+    those names; Describe of a SHOW statement says the same."""
+    c = shared_server.raw()
+    try:
+        for q, name in (("SHOW timezone", "TimeZone"), ("SHOW TIME ZONE", "TimeZone"),
+                        ("SHOW datestyle", "DateStyle"), ("SHOW APPLICATION_NAME", "application_name"),
+                        ("SHOW transaction isolation level", "transaction_isolation")):
+            assert c.query1(q).columns[0]["name"] == name, q
+        names = [r[0] for r in c.query1("SHOW ALL").text_rows()]
+        assert "TimeZone" in names and "DateStyle" in names and "timezone" not in names
+        c.parse("SHOW timezone")
+        c.describe("S")
+        c.sync()
+        msgs = c.read_until_ready()
+        assert [t for t, _ in msgs] == ["1", "t", "T", "Z"], msgs
+        assert rawpg.parse_row_description(msgs[2][1])[0]["name"] == "TimeZone"
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("value,shown", [("1.5s", "1500ms"), ("1.5ms", "2ms"), ("2.5", "2ms"), ("0.4ms", "0"),
+                                         ("1500.7", "1501ms"), ("1.5min", "90s"), ("600us", "1ms"),
+                                         ("' 3 s '", "3s"), ("1e3", "1s")])
+def test_fractional_durations(conn, value, shown):
+    """PostgreSQL takes durations with fractions (and us) and rounds them to
+    the nearest ms, half to even; orbitd refused '1.5s'."""
+    cur = conn.cursor()
+    cur.execute("SET statement_timeout = %s" % (value if value.startswith("'") or not value[-1].isalpha()
+                                                else "'%s'" % value))
+    assert show(conn, "statement_timeout") == shown
+    cur.execute("RESET statement_timeout")
+
+
+def test_duration_out_of_range(conn):
+    cur = conn.cursor()
+    for v in ("'-1'", "'3000000000'", "'1h30min'"):
+        with pytest.raises(psycopg2.Error) as ei:
+            cur.execute("SET statement_timeout = %s" % v)
+        assert ei.value.pgcode == "22023"
+    assert show(conn, "statement_timeout") == "0"
+
 def test_set_client_encoding_utf8(conn):
     cur = conn.cursor()
     cur.execute("SET client_encoding = 'UTF8'")
@@ -128,6 +172,40 @@ def test_set_local_and_set_are_transactional(shared_server):
     finally:
         c.close()
 
+
+
+@pytest.mark.parametrize("script,expect", [
+    # (statements; the SHOW application_name results PostgreSQL 15 gives)
+    ("BEGIN; SAVEPOINT a; SET application_name='x1'; ROLLBACK TO a; SHOW; COMMIT; SHOW", ["x0", "x0"]),
+    ("BEGIN; SET application_name='x1'; SAVEPOINT a; SET LOCAL application_name='x2'; ROLLBACK TO a; SHOW;"
+     " COMMIT; SHOW", ["x1", "x1"]),
+    ("BEGIN; SET LOCAL application_name='x1'; SAVEPOINT a; SET application_name='x2'; ROLLBACK TO a; SHOW;"
+     " COMMIT; SHOW", ["x1", "x0"]),
+    ("BEGIN; SAVEPOINT a; SAVEPOINT b; SET application_name='x2'; RELEASE b; SHOW; ROLLBACK TO a; SHOW;"
+     " SET application_name='x3'; COMMIT; SHOW", ["x2", "x0", "x3"]),
+    ("BEGIN; SAVEPOINT a; SET application_name='x1'; SAVEPOINT b; SET application_name='x2'; ROLLBACK TO b;"
+     " SHOW; RELEASE a; COMMIT; SHOW", ["x1", "x1"]),
+    ("BEGIN; SAVEPOINT a; SET application_name='x1'; SELECT 1/0; ROLLBACK TO a; SHOW;"
+     " SET application_name='x5'; ROLLBACK TO a; SHOW; COMMIT; SHOW", ["x0", "x0", "x0"]),
+])
+def test_rollback_to_savepoint_undoes_set(shared_server, script, expect):
+    """ROLLBACK TO SAVEPOINT puts back the settings as they were at the
+    savepoint (SET and SET LOCAL alike; RELEASE hands the changes to the
+    enclosing savepoint), as in PostgreSQL; orbitd kept them."""
+    c = shared_server.raw()
+    try:
+        c.query1("SET application_name = 'x0'")
+        shown = []
+        for stmt in script.split("; "):
+            if stmt == "SHOW":
+                shown.append(c.query1("SHOW application_name").text_rows()[0][0])
+            else:
+                c.query(stmt)
+        assert shown == expect
+        assert c.params["application_name"] == expect[-1]  # ParameterStatus followed
+        assert c.status == "I"
+    finally:
+        c.close()
 
 def test_unknown_parameter_42704(conn):
     cur = conn.cursor()
@@ -301,6 +379,29 @@ def test_idle_in_transaction_session_timeout(shared_server, unique_name):
     cur.execute("INSERT INTO %s VALUES (1)" % t)
     setup.close()
 
+
+
+@pytest.mark.timeout(60)
+def test_idle_in_transaction_timeout_waits_for_ready_for_query(shared_server):
+    """PostgreSQL starts the idle-in-transaction timer only when it sends
+    ReadyForQuery in a transaction block: a client waiting after a Flush
+    (no Sync) is not idle. orbitd counted that time too and killed it."""
+    c = shared_server.raw()
+    c.query1("SET idle_in_transaction_session_timeout = 300")
+    c.query1("BEGIN")
+    c.parse("SELECT 1")
+    c.bind()
+    c.execute()
+    c.flush()
+    assert [c.recv_msg()[0] for _ in range(4)] == ["1", "2", "D", "C"]
+    time.sleep(1.0)
+    c.sync()
+    assert c.read_until_ready()[-1][0] == "Z" and c.status == "T"
+    # after that ReadyForQuery the timer runs
+    t_, p = c.recv_msg(timeout=10)
+    assert t_ == "E" and rawpg.parse_fields(p)["C"] == "25P03", (t_, p)
+    assert c.is_closed(5)
+    c.close()
 
 @pytest.mark.timeout(60)
 def test_idle_in_transaction_timeout_psycopg2(shared_server):

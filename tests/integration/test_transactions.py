@@ -123,6 +123,34 @@ def test_commit_outside_transaction_warns(raw):
     raw.query1("ROLLBACK")
 
 
+
+def test_transaction_control_in_implicit_block(raw, table):
+    """In a multi-statement Query (one implicit transaction), PostgreSQL 15
+    answers COMMIT and ROLLBACK with WARNING 25P01 "there is no transaction
+    in progress" and ends the implicit transaction there (ROLLBACK undoes
+    what came before it; the statements after it run in a new one), and
+    refuses SAVEPOINT, RELEASE and ROLLBACK TO with 25P01. orbitd said
+    nothing and ran the savepoint commands."""
+    def run(q):
+        raw.notices.clear()
+        res = raw.query(q)
+        return [r.error.code if r.error else r.tag for r in res], [n["C"] for n in raw.notices]
+
+    assert run("SELECT 1; ROLLBACK") == (["SELECT 1", "ROLLBACK"], ["25P01"])
+    assert run("ROLLBACK; SELECT 1") == (["ROLLBACK", "SELECT 1"], ["25P01"])
+    assert run("SELECT 1; COMMIT; COMMIT") == (["SELECT 1", "COMMIT", "COMMIT"], ["25P01", "25P01"])
+    assert run("BEGIN; SELECT 1; ROLLBACK; ROLLBACK") == (["BEGIN", "SELECT 1", "ROLLBACK", "ROLLBACK"], ["25P01"])
+    assert run("INSERT INTO %s VALUES (1, 'a'); ROLLBACK; INSERT INTO %s VALUES (2, 'b')" % (table, table)) == (
+        ["INSERT 0 1", "ROLLBACK", "INSERT 0 1"], ["25P01"])
+    assert run("INSERT INTO %s VALUES (3, 'c'); COMMIT; INSERT INTO %s VALUES (3, 'dup')" % (table, table)) == (
+        ["INSERT 0 1", "COMMIT", "23505"], ["25P01"])
+    assert raw.status == "I"
+    assert raw.query1("SELECT id FROM %s ORDER BY id" % table).text_rows() == [["2"], ["3"]]
+    for q in ("SELECT 1; SAVEPOINT a", "SAVEPOINT a; SELECT 1", "SELECT 1; RELEASE a", "SELECT 1; ROLLBACK TO a"):
+        codes, _ = run(q)
+        assert codes[-1] == "25P01", (q, codes)
+        assert raw.status == "I"
+
 def test_savepoints(shared_server, table):
     c = shared_server.connect()
     cur = c.cursor()

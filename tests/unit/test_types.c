@@ -692,7 +692,7 @@ static void test_binfmt_roundtrip(void **state)
         if (sql_numeric_to_binary(&a, bad[i], strlen(bad[i])) != -1)
             fail_msg("numeric '%s' accepted", bad[i]);
     assert_int_equal(sql_numeric_from_binary("\0\1\0\0\0\0\0\0\x27\x10", 10, &b), -1); /* digit 10000 */
-    assert_int_equal(sql_numeric_from_binary("\0\2\0\0\0\0\0\0\0\1", 10, &b), -1);     /* short */
+    assert_int_equal(sql_numeric_from_binary("\0\2\0\0\0\0\0\0\0\1", 10, &b), -2);     /* short: 08P01 */
     assert_int_equal(sql_numeric_from_binary("\0\0\0\0\x12\0\0\0", 8, &b), -1);             /* sign */
 
     /* every 997th day over +-2000 years, and times of day */
@@ -1002,9 +1002,13 @@ static void test_bind_binary(void **state)
     bind_real(db, SQL_OID_FLOAT8, 1, "\x3f\xf8\x00\x00\x00\x00\x00\x00", 8, 1.5);
     bind_real(db, SQL_OID_FLOAT8, 1, "\xff\xf0\x00\x00\x00\x00\x00\x00", 8, -INFINITY);
     bind_bytes(db, SQL_OID_FLOAT8, 1, "\x7f\xf8\x00\x00\x00\x00\x00\x00", 8, SQLITE_TEXT, "NaN", -1);
-    bind_err(db, SQL_OID_INT4, 1, "\x00\x00\x01", 3, "22P03", "incorrect binary data format in bind parameter 1");
-    bind_err(db, SQL_OID_INT8, 1, "\x00\x00\x00\x01", 4, "22P03", NULL);
-    bind_err(db, SQL_OID_BOOL, 1, "", 0, "22P03", NULL);
+    /* too short: PostgreSQL's receive function reads past the value (08P01);
+     * too long: bad data (22P03) */
+    bind_err(db, SQL_OID_INT4, 1, "\x00\x00\x01", 3, "08P01", "insufficient data left in message");
+    bind_err(db, SQL_OID_INT4, 1, "\x00\x00\x00\x00\x01", 5, "22P03", "incorrect binary data format in bind parameter 1");
+    bind_err(db, SQL_OID_INT8, 1, "\x00\x00\x00\x01", 4, "08P01", NULL);
+    bind_err(db, SQL_OID_BOOL, 1, "", 0, "08P01", "no data left in message");
+    bind_err(db, SQL_OID_BOOL, 1, "\x01\x01", 2, "22P03", NULL);
     bind_err(db, SQL_OID_FLOAT4, 1, "\x00\x00\x00\x00\x00\x00\x00\x00", 8, "22P03", NULL);
     bind_bytes(db, SQL_OID_TEXT, 1, "abc", 3, SQLITE_TEXT, "abc", 3);
     bind_bytes(db, SQL_OID_VARCHAR, 1, "", 0, SQLITE_TEXT, "", 0);
@@ -1017,8 +1021,10 @@ static void test_bind_binary(void **state)
     /* numeric and date/time: bound as their text */
     bind_bytes(db, SQL_OID_NUMERIC, 1, "\0\2\0\0\0\0\0\1\0\1\x13\x88", 12, SQLITE_TEXT, "1.5", -1);
     bind_int(db, SQL_OID_NUMERIC, 1, "\0\1\0\0\0\0\0\0\0\x2a", 10, 42);
-    bind_err(db, SQL_OID_NUMERIC, 1, "\x00\x01\x00\x00\x00\x00\x00\x01", 8, "22P03",
-             "incorrect binary data format in bind parameter 1");
+    bind_err(db, SQL_OID_NUMERIC, 1, "\x00\x01\x00\x00\x00\x00\x00\x01", 8, "08P01",
+             "insufficient data left in message"); /* a digit missing, as PostgreSQL */
+    bind_err(db, SQL_OID_NUMERIC, 1, "\0\1\0\0\0\0\0\0\0\1\0\0", 12, "22P03",
+             "incorrect binary data format in bind parameter 1"); /* one too many */
     bind_bytes(db, SQL_OID_DATE, 1, "\0\0\x22\x3e", 4, SQLITE_TEXT, "2024-01-01", -1);
     bind_bytes(db, SQL_OID_TIME, 1, "\0\0\0\x08\x61\xc4\x68\0", 8, SQLITE_TEXT, "10:00:00", -1);
     bind_bytes(db, SQL_OID_TIMESTAMP, 1, "\0\0\0\0\0\x16\xe3\x60", 8, SQLITE_TEXT, "2000-01-01 00:00:01.5", -1);

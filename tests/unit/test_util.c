@@ -79,13 +79,22 @@ static void test_parsers(void **state)
     assert_int_equal(util_parse_size("1GB", &v), 0);
     assert_int_equal(v, 1ULL << 30);
     assert_int_equal(util_parse_size("x", &v), -1);
-    assert_int_equal(util_parse_duration_ms("30s", &v), 0);
-    assert_int_equal(v, 30000);
-    assert_int_equal(util_parse_duration_ms("250", &v), 0);
-    assert_int_equal(v, 250);
-    assert_int_equal(util_parse_duration_ms("5min", &v), 0);
-    assert_int_equal(v, 300000);
-    assert_int_equal(util_parse_duration_ms("5 parsecs", &v), -1);
+    /* ms when unitless; fractions and us rounded to the nearest ms (half
+     * to even), as PostgreSQL; -1: refused */
+    static const struct {
+        const char *in;
+        long long ms;
+    } durations[] = {{"30s", 30000},   {"250", 250},       {"5min", 300000}, {"5 parsecs", -1},
+                     {"1.5s", 1500},   {" 0.5 min ", 30000}, {"2.5", 2},     {"1500.7", 1501},
+                     {"600us", 1},     {"1e3", 1000},      {"-1", -1},       {"1h30min", -1},
+                     {"1.5 s x", -1}};
+    for (size_t i = 0; i < ARRAY_LEN(durations); i++) {
+        v = 0;
+        int rc = util_parse_duration_ms(durations[i].in, &v);
+        assert_int_equal(rc, durations[i].ms < 0 ? -1 : 0);
+        if (durations[i].ms >= 0)
+            assert_int_equal(v, durations[i].ms);
+    }
 }
 
 int main(void)
