@@ -73,6 +73,7 @@ struct rpl {
     struct apply_item *aq_head, *aq_tail;
     int aq_busy, aq_stop;
     atomic_int backlog;        /* queued + being applied */
+    atomic_int restore_abort;  /* the restore being copied is superseded (or the node stops): give up */
     atomic_ullong queued_lsn;  /* newest LSN handed to the FSM, applied or queued */
 
     pthread_mutex_t mu;        /* waits, stats, hint */
@@ -113,8 +114,9 @@ static int exec1(sqlite3 *db, const char *sql, char *err, size_t errcap)
 }
 
 /* Copy database file src_path into the open connection dst (all of it,
- * in bounded steps). 0 or -1 with err. */
-static int backup_into(sqlite3 *dst, const char *src_path, char *err, size_t errcap)
+ * in bounded steps, in one write transaction). 0, -1 with err, or -2 when
+ * *abort became non-zero (dst is left as it was). */
+static int backup_into(sqlite3 *dst, const char *src_path, atomic_int *abort, char *err, size_t errcap)
 {
     sqlite3 *src = NULL;
     if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -130,8 +132,14 @@ static int backup_into(sqlite3 *dst, const char *src_path, char *err, size_t err
     }
     int rc;
     while ((rc = sqlite3_backup_step(b, BACKUP_PAGES)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        ;
-    sqlite3_backup_finish(b);
+        if (abort && atomic_load(abort))
+            break;
+    sqlite3_backup_finish(b); /* before SQLITE_DONE: rolls dst's transaction back */
+    if (rc != SQLITE_DONE && abort && atomic_load(abort)) {
+        snprintf(err, errcap, "restore from %s: superseded", src_path);
+        sqlite3_close(src);
+        return -2;
+    }
     if (rc != SQLITE_DONE) {
         snprintf(err, errcap, "restore from %s: %s", src_path, sqlite3_errstr(rc));
         sqlite3_close(src);
@@ -268,7 +276,7 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
         log_warn("repl.repair", "db_lsn=%llu durable_lsn=%llu from=%s msg=\"the database holds commits whose records "
                  "never reached the log (never acknowledged): restoring and replaying the log\"",
                  (unsigned long long)db_lsn, (unsigned long long)durable, from);
-    rc = backup_into(db, from, err, errcap);
+    rc = backup_into(db, from, NULL, err, errcap);
     sqlite3_close(db);
     return rc;
 }
@@ -392,7 +400,19 @@ static void restore_snapshot(struct rpl *r, const struct apply_item *it)
     uint64_t t0 = util_now_ns();
     txl_applier_free(r->ap);
     r->ap = NULL;
-    int rc = backup_into(r->adb, path, err, sizeof err);
+    int rc = backup_into(r->adb, path, &r->restore_abort, err, sizeof err);
+    if (rc == -2) {
+        /* a newer snapshot was installed (it is queued next), or the node
+         * stops (the next start restores the newest snapshot): the
+         * database is as it was, at its old LSN */
+        log_info("repl.restore_superseded", "index=%llu ms=%llu", (unsigned long long)it->index,
+                 (unsigned long long)((util_now_ns() - t0) / 1000000));
+        if (txl_applier_new(r->adb, &r->ap)) {
+            log_error("repl.stopped", "msg=\"out of memory\"");
+            _exit(4);
+        }
+        return;
+    }
     if (rc == 0 && txl_applier_new(r->adb, &r->ap))
         snprintf(err, sizeof err, "out of memory"), rc = -1;
     uint64_t lsn = 0;
@@ -514,6 +534,7 @@ static void stop_applier(struct rpl *r)
 {
     if (!r->applier_on)
         return;
+    atomic_store(&r->restore_abort, 1); /* a restore under way is redone at the next start */
     pthread_mutex_lock(&r->aq_mu);
     r->aq_stop = 1;
     pthread_cond_broadcast(&r->aq_cv);
@@ -677,7 +698,12 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
         (void)path;
         return 0;
     }
-    discard_queue(r); /* older than the snapshot (a restore not begun included) */
+    /* what is queued is older than the snapshot (a restore not begun
+     * included); a restore being copied is given up rather than waited for
+     * on the loop (a 2 GiB copy would stop heartbeats for seconds) */
+    atomic_store(&r->restore_abort, 1);
+    discard_queue(r);
+    atomic_store(&r->restore_abort, 0);
     uint64_t have = atomic_load(&r->applied_lsn);
     atomic_store(&r->queued_lsn, have > d->lsn ? have : d->lsn);
     if (have >= d->lsn) {
