@@ -392,6 +392,10 @@ struct clu_log_info {
     int snapshot_desc_ok;   /* its data decoded as a descriptor, in snapshot_desc */
     struct clu_snapshot_desc snapshot_desc;
     unsigned servers;       /* members of the newest configuration (snapshot or log); 0: none */
+    uint64_t config_index;  /* the newest configuration's index (its entry, or the snapshot's) */
+    uint64_t self_id;       /* DATA/node-id (0: none or unreadable) */
+    int self_role;          /* enum clu_member_role of self_id in the newest configuration;
+                               -1 not listed (or no configuration), -2 not understood */
 };
 
 /* fn returns 0 to go on; anything else stops the read, and clu_log_read
@@ -419,7 +423,23 @@ int clu_recover(const char *data_dir, const char *members, const char *address, 
 /* On a STOPPED node that is not a voter: forget its Raft log and snapshots
  * (DATA/raft but its term and vote, DATA/snapshots). It starts as a member
  * with an empty log and catches up from the leader (a snapshot, then the
- * log): how a witness made a standby gets its data (docs/repl.md). */
+ * log): how a witness made a standby gets its data (docs/repl.md). Call
+ * clu_log_wipe_check first (a wipe cut by a crash is repeated without it:
+ * what is left of the log may be older than the change that allowed it). */
 int clu_log_wipe(const char *data_dir, char *err, size_t errcap) MUSTCHECK;
+
+/* May this stopped node's log be wiped? CLU_OK when the log is empty, or
+ * when its newest configuration lists this node as a standby or a spare
+ * (or not at all) and, config_index not 0, is the configuration at that
+ * index (nothing changed since the caller looked: clu_self_role). CLU_EBUSY
+ * with err when it makes this node a voter, does not say what it is, or
+ * changed; a read error's status otherwise. */
+int clu_log_wipe_check(const char *data_dir, uint64_t config_index, char *err, size_t errcap) MUSTCHECK;
+
+/* This node's role in its configuration, when that configuration is
+ * committed (loop thread): enum clu_member_role, -1 not a member, -2 a
+ * configuration change is not committed yet. *config_index: the committed
+ * configuration's index. */
+int clu_self_role(struct clu_node *n, uint64_t *config_index);
 
 #endif

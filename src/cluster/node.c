@@ -736,6 +736,17 @@ int clu_members(struct clu_node *n, struct clu_member *out, int cap)
     return k;
 }
 
+int clu_self_role(struct clu_node *n, uint64_t *config_index)
+{
+    *config_index = n->raft.configuration_index;
+    if (n->raft.configuration_uncommitted_index != 0)
+        return -2; /* libraft uses a change as soon as it is in the log: it may still be replaced */
+    for (unsigned i = 0; i < n->raft.configuration.n; i++)
+        if (n->raft.configuration.servers[i].id == n->id)
+            return (int)clu_member_role_of(n->raft.configuration.servers[i].role);
+    return -1;
+}
+
 struct raft *clu_raft(struct clu_node *n)
 {
     return &n->raft;

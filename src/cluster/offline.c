@@ -128,6 +128,35 @@ static unsigned config_servers(const struct raft_buffer *b)
     return n > 1000000 ? 0 : (unsigned)n;
 }
 
+/* The role of server id in an encoded configuration (format 1: a version
+ * byte, the count as a little-endian uint64, then per server its id (LE
+ * uint64), its address with a NUL and its role byte). -1 when id is not
+ * listed, -2 when the encoding is not understood. */
+static int config_role(const struct raft_buffer *b, uint64_t id)
+{
+    const unsigned char *p = b->base, *end = p + b->len;
+    unsigned n = config_servers(b);
+    if (!n)
+        return -2;
+    p += 9;
+    for (unsigned i = 0; i < n; i++) {
+        if (end - p < 8)
+            return -2;
+        uint64_t sid = 0;
+        for (int k = 7; k >= 0; k--)
+            sid = sid << 8 | p[k];
+        p += 8;
+        const unsigned char *nul = memchr(p, 0, (size_t)(end - p));
+        if (!nul || end - nul < 2)
+            return -2;
+        p = nul + 1;
+        int role = *p++;
+        if (sid == id)
+            return role;
+    }
+    return -1;
+}
+
 static int deliver(struct clu_log_info *info, uint64_t start, const struct raft_entry *entries,
                    size_t n, clu_log_fn fn, void *ud)
 {
@@ -206,11 +235,20 @@ static int load_dir(const char *raft_dir, const char *dir, struct clu_log_info *
                 snap->n_bufs == 1 &&
                 clu_desc_decode(snap->bufs[0].base, snap->bufs[0].len, &info->snapshot_desc) == CLU_OK;
             info->servers = snap->configuration.n;
+            info->config_index = snap->configuration_index;
+            info->self_role = -1;
+            for (unsigned i = 0; i < snap->configuration.n; i++)
+                if (info->self_id && snap->configuration.servers[i].id == info->self_id)
+                    info->self_role = (int)clu_member_role_of(snap->configuration.servers[i].role);
         }
         for (size_t i = 0; i < n; i++) {
             unsigned k = entries[i].type == RAFT_CHANGE ? config_servers(&entries[i].buf) : 0;
-            if (k)
+            if (k) {
                 info->servers = k;
+                info->config_index = start + i;
+                int role = info->self_id ? config_role(&entries[i].buf, info->self_id) : -1;
+                info->self_role = role >= 0 ? (int)clu_member_role_of(role) : role;
+            }
         }
         rc = deliver(info, start, entries, n, fn, ud);
         free_loaded(snap, entries, n);
@@ -262,6 +300,13 @@ int clu_log_read(const char *data_dir, struct clu_log_info *info, clu_log_fn fn,
         snprintf(err, errcap, "cannot create a temporary directory in %s: %s",
                  tmp && *tmp ? tmp : "/tmp", strerror(errno));
         return CLU_EIO;
+    }
+    info->self_role = -1;
+    char idpath[CLU_PATH_MAX];
+    if (clu_path(idpath, sizeof idpath, data_dir, "node-id", NULL) == 0 && access(idpath, F_OK) == 0) {
+        char ierr[256];
+        if (clu_identity(data_dir, raft_dir, &info->self_id, ierr, sizeof ierr) != CLU_OK)
+            info->self_id = 0; /* the role stays unknown; whoever needs it refuses */
     }
     int rc = clu_check_open_segments(raft_dir, err, errcap);
     if (rc == CLU_OK)
@@ -337,6 +382,30 @@ static int is_metadata(const char *name)
     return strcmp(name, "metadata1") == 0 || strcmp(name, "metadata2") == 0;
 }
 
+int clu_log_wipe_check(const char *data_dir, uint64_t config_index, char *err, size_t errcap)
+{
+    /* A voter's log counts for quorums: never wipe one. The log is read
+     * at start, just before the wipe: a promotion may have arrived after
+     * the wipe was asked for. */
+    struct clu_log_info li;
+    int rc = clu_log_read(data_dir, &li, NULL, NULL, err, errcap);
+    if (rc != CLU_OK)
+        return rc;
+    if (!li.has_log || (!li.entries && !li.has_snapshot))
+        return CLU_OK; /* nothing to protect */
+    if (li.self_role == CLU_MEMBER_VOTER || li.self_role < -1 || !li.self_id) {
+        snprintf(err, errcap, "the newest configuration in %s/raft %s: its log must not be wiped", data_dir,
+                 li.self_role == CLU_MEMBER_VOTER ? "makes this node a voter" : "does not say what this node is");
+        return CLU_EBUSY;
+    }
+    if (config_index && li.config_index != config_index) {
+        snprintf(err, errcap, "the configuration changed (index %llu, not %llu) since the wipe was asked for",
+                 (unsigned long long)li.config_index, (unsigned long long)config_index);
+        return CLU_EBUSY;
+    }
+    return CLU_OK;
+}
+
 int clu_log_wipe(const char *data_dir, char *err, size_t errcap)
 {
     char raft_dir[CLU_PATH_MAX], snap_dir[CLU_PATH_MAX];
@@ -345,6 +414,7 @@ int clu_log_wipe(const char *data_dir, char *err, size_t errcap)
         snprintf(err, errcap, "path too long: %s", data_dir);
         return CLU_EINVAL;
     }
-    int rc = wipe_dir(raft_dir, is_metadata, err, errcap);
+    int rc;
+    rc = wipe_dir(raft_dir, is_metadata, err, errcap);
     return rc == CLU_OK ? wipe_dir(snap_dir, NULL, err, errcap) : rc;
 }

@@ -407,11 +407,14 @@ int clu_snapshot(struct clu_node *n, clu_snapshot_cb cb, void *data)
 void clu_snapshot_finished(void *owner, uint64_t index, int status)
 {
     struct clu_node *n = owner;
-    if (status == CLU_OK) {
+    /* libraft read the trailing count at snapshot_put and when it cut its
+     * in-memory log, both before this finalize: set it back whether the
+     * snapshot was stored or not (after a failure the cut one stayed for
+     * every later snapshot, count-triggered ones included) */
+    if (status == CLU_OK)
         n->since_snap_entries = n->since_snap_bytes = 0;
-        if (n->size_snap)
-            raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
-    }
+    if (n->size_snap)
+        raft_set_snapshot_trailing(&n->raft, n->cfg.snapshot_trailing);
     n->size_snap = 0;
     struct clu_req *q = n->snap_waiters.head;
     while (q) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -33,7 +34,9 @@ struct rpl {
     int started;               /* the node started: a stop after this is a clean one */
     int witness;               /* a voter without data (DATA/witness): see docs/repl.md */
     int wiped;                 /* DATA/convert-data was carried out at this start */
-    atomic_int self_role;      /* this node's clu_member_role in its configuration; -1 unknown */
+    atomic_int self_role;      /* this node's clu_member_role in its configuration, committed; -1 not a
+                                  member or unknown, -2 a change is not committed (clu_self_role) */
+    atomic_ullong self_cfg_index; /* that configuration's index */
     atomic_ullong convert_at;  /* a CONVERT was answered: restart at this time (ns) */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
     uint64_t xfer_to;          /* loop: the voter to hand over to (0: the best) */
@@ -70,6 +73,7 @@ struct rpl {
     struct apply_item *aq_head, *aq_tail;
     int aq_busy, aq_stop;
     atomic_int backlog;        /* queued + being applied */
+    atomic_int restore_abort;  /* the restore being copied is superseded (or the node stops): give up */
     atomic_ullong queued_lsn;  /* newest LSN handed to the FSM, applied or queued */
 
     pthread_mutex_t mu;        /* waits, stats, hint */
@@ -110,8 +114,9 @@ static int exec1(sqlite3 *db, const char *sql, char *err, size_t errcap)
 }
 
 /* Copy database file src_path into the open connection dst (all of it,
- * in bounded steps). 0 or -1 with err. */
-static int backup_into(sqlite3 *dst, const char *src_path, char *err, size_t errcap)
+ * in bounded steps, in one write transaction). 0, -1 with err, or -2 when
+ * *abort became non-zero (dst is left as it was). */
+static int backup_into(sqlite3 *dst, const char *src_path, atomic_int *abort, char *err, size_t errcap)
 {
     sqlite3 *src = NULL;
     if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -127,8 +132,14 @@ static int backup_into(sqlite3 *dst, const char *src_path, char *err, size_t err
     }
     int rc;
     while ((rc = sqlite3_backup_step(b, BACKUP_PAGES)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        ;
-    sqlite3_backup_finish(b);
+        if (abort && atomic_load(abort))
+            break;
+    sqlite3_backup_finish(b); /* before SQLITE_DONE: rolls dst's transaction back */
+    if (rc != SQLITE_DONE && abort && atomic_load(abort)) {
+        snprintf(err, errcap, "restore from %s: superseded", src_path);
+        sqlite3_close(src);
+        return -2;
+    }
     if (rc != SQLITE_DONE) {
         snprintf(err, errcap, "restore from %s: %s", src_path, sqlite3_errstr(rc));
         sqlite3_close(src);
@@ -265,7 +276,7 @@ static int repair_if_ahead(struct rpl *r, char *err, size_t errcap)
         log_warn("repl.repair", "db_lsn=%llu durable_lsn=%llu from=%s msg=\"the database holds commits whose records "
                  "never reached the log (never acknowledged): restoring and replaying the log\"",
                  (unsigned long long)db_lsn, (unsigned long long)durable, from);
-    rc = backup_into(db, from, err, errcap);
+    rc = backup_into(db, from, NULL, err, errcap);
     sqlite3_close(db);
     return rc;
 }
@@ -389,7 +400,19 @@ static void restore_snapshot(struct rpl *r, const struct apply_item *it)
     uint64_t t0 = util_now_ns();
     txl_applier_free(r->ap);
     r->ap = NULL;
-    int rc = backup_into(r->adb, path, err, sizeof err);
+    int rc = backup_into(r->adb, path, &r->restore_abort, err, sizeof err);
+    if (rc == -2) {
+        /* a newer snapshot was installed (it is queued next), or the node
+         * stops (the next start restores the newest snapshot): the
+         * database is as it was, at its old LSN */
+        log_info("repl.restore_superseded", "index=%llu ms=%llu", (unsigned long long)it->index,
+                 (unsigned long long)((util_now_ns() - t0) / 1000000));
+        if (txl_applier_new(r->adb, &r->ap)) {
+            log_error("repl.stopped", "msg=\"out of memory\"");
+            _exit(4);
+        }
+        return;
+    }
     if (rc == 0 && txl_applier_new(r->adb, &r->ap))
         snprintf(err, sizeof err, "out of memory"), rc = -1;
     uint64_t lsn = 0;
@@ -511,6 +534,7 @@ static void stop_applier(struct rpl *r)
 {
     if (!r->applier_on)
         return;
+    atomic_store(&r->restore_abort, 1); /* a restore under way is redone at the next start */
     pthread_mutex_lock(&r->aq_mu);
     r->aq_stop = 1;
     pthread_cond_broadcast(&r->aq_cv);
@@ -674,7 +698,12 @@ static int fsm_restore(void *ud, const struct clu_snapshot_desc *d, const char *
         (void)path;
         return 0;
     }
-    discard_queue(r); /* older than the snapshot (a restore not begun included) */
+    /* what is queued is older than the snapshot (a restore not begun
+     * included); a restore being copied is given up rather than waited for
+     * on the loop (a 2 GiB copy would stop heartbeats for seconds) */
+    atomic_store(&r->restore_abort, 1);
+    discard_queue(r);
+    atomic_store(&r->restore_abort, 0);
     uint64_t have = atomic_load(&r->applied_lsn);
     atomic_store(&r->queued_lsn, have > d->lsn ? have : d->lsn);
     if (have >= d->lsn) {
@@ -763,19 +792,56 @@ static int drop_database(struct rpl *r, char *err, size_t errcap)
     return util_fsync_path(r->data_dir) ? (snprintf(err, errcap, "cannot fsync %s", r->data_dir), -1) : 0;
 }
 
+static int write_marker(const char *data_dir, const char *name, const char *text, char *err, size_t errcap);
+
 /* DATA/convert-data (a CONVERT data answered before the restart): the
  * witness forgets its log, its snapshots and its (empty) database, and
- * stops being a witness; each step can be repeated if a crash cuts it. */
+ * stops being a witness; each step can be repeated if a crash cuts it.
+ * First the log is read once more: if a change since the CONVERT made this
+ * node a voter again (or any change came in), its log counts for quorums
+ * and must stay: the conversion is called off and it starts as a witness.
+ * DATA/convert-data.go records that the check passed (a wipe cut by a
+ * crash may leave an older part of the log, which would fail it). */
 static int convert_to_data(struct rpl *r, char *err, size_t errcap)
 {
-    char marker[4200], wmarker[4200];
+    char marker[4200], go[4200], wmarker[4200], text[256] = "";
     struct stat sb;
     snprintf(marker, sizeof marker, "%s/convert-data", r->data_dir);
-    if (stat(marker, &sb) != 0)
+    snprintf(go, sizeof go, "%s/convert-data.go", r->data_dir);
+    if (stat(marker, &sb) != 0) {
+        unlink(go); /* a leftover of a finished conversion */
         return 0;
+    }
     snprintf(wmarker, sizeof wmarker, "%s/witness", r->data_dir);
+    if (stat(go, &sb) != 0) {
+        unsigned long long cfg_index = 0;
+        FILE *f = fopen(marker, "r");
+        size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        if (f)
+            fclose(f);
+        text[n] = 0;
+        const char *c = strstr(text, "config ");
+        if (c)
+            cfg_index = strtoull(c + 7, NULL, 10);
+        int rc = clu_log_wipe_check(r->data_dir, cfg_index, err, errcap);
+        if (rc == CLU_EBUSY) {
+            log_error("repl.convert_refused", "msg=\"%s; this node stays a witness and keeps its log (run "
+                      "orbitctl cluster assign again)\"", err);
+            *err = 0;
+            if (unlink(marker) || util_fsync_path(r->data_dir)) {
+                snprintf(err, errcap, "cannot remove %s: %s", marker, strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
+        if (rc)
+            return -1;
+        if (write_marker(r->data_dir, "convert-data.go", "orbit: the log may be wiped\n", err, errcap))
+            return -1;
+    }
     if (clu_log_wipe(r->data_dir, err, errcap) || drop_database(r, err, errcap) ||
-        (unlink(wmarker) && errno != ENOENT) || unlink(marker) || util_fsync_path(r->data_dir)) {
+        (unlink(wmarker) && errno != ENOENT) || util_fsync_path(r->data_dir) || unlink(go) || unlink(marker) ||
+        util_fsync_path(r->data_dir)) {
         if (!*err)
             snprintf(err, errcap, "converting to a data node: %s", strerror(errno));
         return -1;
@@ -945,11 +1011,9 @@ static void timer_cb(uv_timer_t *t)
         r->st.last_index = clu_last_index(r->node);
         r->st.snapshot_index = clu_snapshot_index(r->node);
         pthread_mutex_unlock(&r->mu);
-        struct clu_member m[16];
-        int k = clu_members(r->node, m, 16), self = -1;
-        for (int i = 0; i < k; i++)
-            if (m[i].id == r->node_id)
-                self = (int)m[i].role;
+        uint64_t ci = 0;
+        int self = clu_self_role(r->node, &ci);
+        atomic_store(&r->self_cfg_index, ci);
         atomic_store(&r->self_role, self);
     }
     uint64_t at = atomic_load(&r->convert_at);
@@ -982,7 +1046,8 @@ static int write_marker(const char *data_dir, const char *name, const char *text
 
 static void convert_request(struct rpl *r, const char *what, struct buf *reply)
 {
-    char err[4400];
+    char err[4400], text[128];
+    uint64_t cfg_index = atomic_load(&r->self_cfg_index);
     int self = atomic_load(&r->self_role);
     if (atomic_load(&r->convert_at)) {
         buf_printf(reply, "OK restarting\n");
@@ -1004,10 +1069,17 @@ static void convert_request(struct rpl *r, const char *what, struct buf *reply)
         if (!r->witness) {
             buf_printf(reply, "OK already holds data\n");
         } else if (self != CLU_MEMBER_STANDBY) {
+            /* only a standby in a committed configuration: libraft uses a
+             * change as soon as it is in the log, and a new leader may
+             * replace it; a log wiped on the strength of it would belong
+             * to a voter again */
             buf_printf(reply, "ERR EINVAL this witness is %s here: make it a standby first (ASSIGN <id> standby)\n",
-                       self < 0 ? "not yet a member" : clu_member_role_name((enum clu_member_role)self));
-        } else if (write_marker(r->data_dir, "convert-data", "orbit: wipe the Raft log and catch up with data\n",
-                                err, sizeof err)) {
+                       self == -2 ? "in a configuration change not committed yet"
+                       : self < 0 ? "not yet a member"
+                                  : clu_member_role_name((enum clu_member_role)self));
+        } else if (snprintf(text, sizeof text, "orbit: wipe the Raft log and catch up with data\nconfig %llu\n",
+                            (unsigned long long)cfg_index) < 0 ||
+                   write_marker(r->data_dir, "convert-data", text, err, sizeof err)) {
             buf_printf(reply, "ERR EIO %s\n", err);
         } else {
             log_warn("repl.convert", "to=data msg=\"this witness forgets its log and restarts to catch up "

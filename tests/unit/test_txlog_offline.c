@@ -448,6 +448,15 @@ static void test_dump_and_check(void **state)
     assert_true(info.first_index > 1);                 /* compacted */
     assert_true(info.first_index <= info.snapshot_index);
     assert_int_equal(info.last_index, info.first_index + info.entries - 1);
+    /* this node is the one voter of its configuration: its log must never
+     * be wiped (a witness made a data node again wipes its log only as a
+     * standby, checked again at the moment of the wipe) */
+    assert_true(info.self_id != 0);
+    assert_int_equal(info.self_role, CLU_MEMBER_VOTER);
+    assert_true(info.config_index >= 1);
+    assert_int_equal(clu_log_wipe_check(t.data, 0, err, sizeof err), CLU_EBUSY);
+    assert_non_null(strstr(err, "makes this node a voter"));
+    assert_int_equal(clu_log_wipe_check(t.data, info.config_index, err, sizeof err), CLU_EBUSY);
 
     /* check: all good, a summary, progress every 100 entries */
     assert_int_equal(run_check(t.data, &c, &o, 100, &prog), ADM_OK);
