@@ -247,6 +247,9 @@ int clu_snapshot(struct clu_node *n, clu_snapshot_cb cb, void *data) MUSTCHECK;
 /* Leader only: hand leadership to voter id (0 = pick one). cb(0) if the
  * target (any other node for 0) is leader afterwards, ETIMEDOUT otherwise. */
 int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data) MUSTCHECK;
+/* Leader only: the voter clu_transfer(n, 0, ...) hands over to (the most
+ * caught-up voter with data) and its peer address; 0 when there is none. */
+uint64_t clu_transfer_target(struct clu_node *n, char *address, size_t cap);
 
 /* ---- membership (loop thread, leader only; one change at a time) -----------
  * cb(0) once the new configuration is committed. EBUSY: another change is
@@ -268,7 +271,7 @@ int clu_member_role_parse(const char *s, enum clu_member_role *out); /* 0 ok */
  * (ask the leader). Requests:
  *   ID                         -> OK <id hex> <peer address>
  *   MEMBERS                    -> OK <n> <leader id>, then "<id> <address> <role>" lines
- *   (repl serves CHECKSUM, STATUS and SQLADDR through rpc_fn)
+ *   (repl serves CHECKSUM, STATUS, SQLADDR and HOLD through rpc_fn)
  *   READINDEX                  -> OK <index> <mark> (leader: once a barrier appended
  *                                 now is applied: a linearizable read may use
  *                                 every entry up to index; mark: read_mark)

@@ -467,6 +467,31 @@ static void transfer_cb(struct raft_transfer *req)
     clu_complete(n, q, ok ? CLU_OK : CLU_ETIMEDOUT);
 }
 
+uint64_t clu_transfer_target(struct clu_node *n, char *address, size_t cap)
+{
+    uint64_t id = 0, best_match = 0;
+    if (address && cap)
+        address[0] = 0;
+    if (!clu_on_loop(n) || n->state != NODE_STARTED || raft_state(&n->raft) != RAFT_LEADER ||
+        !n->raft.leader_state.progress)
+        return 0;
+    /* libraft would take the most caught-up voter, which may be a witness
+     * (it keeps the whole log): take the most caught-up voter with data */
+    for (unsigned i = 0; i < n->raft.configuration.n; i++) {
+        const struct raft_server *s = &n->raft.configuration.servers[i];
+        uint64_t match = n->raft.leader_state.progress[i].match_index;
+        if (s->id == n->id || s->role != RAFT_VOTER || clu_is_witness(n, s->id))
+            continue;
+        if (!id || match > best_match) {
+            id = s->id;
+            best_match = match;
+            if (address && cap)
+                util_strlcpy(address, s->address, cap);
+        }
+    }
+    return id;
+}
+
 int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
 {
     struct clu_req *q;
@@ -474,22 +499,8 @@ int clu_transfer(struct clu_node *n, uint64_t id, clu_done_cb cb, void *data)
     if (rc)
         return rc;
     q->r.transfer.data = q;
-    if (id == 0 && n->raft.leader_state.progress) {
-        /* libraft would take the most caught-up voter, which may be a
-         * witness (it keeps the whole log): take the most caught-up voter
-         * with data; none: let libraft choose */
-        uint64_t best_match = 0;
-        for (unsigned i = 0; i < n->raft.configuration.n; i++) {
-            const struct raft_server *s = &n->raft.configuration.servers[i];
-            uint64_t match = n->raft.leader_state.progress[i].match_index;
-            if (s->id == n->id || s->role != RAFT_VOTER || clu_is_witness(n, s->id))
-                continue;
-            if (!id || match > best_match) {
-                id = s->id;
-                best_match = match;
-            }
-        }
-    }
+    if (id == 0)
+        id = clu_transfer_target(n, NULL, 0); /* none: libraft chooses */
     int rv = raft_transfer(&n->raft, &q->r.transfer, id, transfer_cb);
     if (rv) {
         util_free(q);

@@ -49,6 +49,7 @@ struct ioloop {
     uv_pipe_t unix_listener;
     int has_tcp, has_unix;
     struct session *sessions; /* all sessions of this loop (doubly linked) */
+    uv_timer_t hold_timer; /* runs while sessions wait to be told the role (ses_hold_tick) */
     int nsessions;
     char rbuf[65536]; /* shared read buffer: idle sessions hold none */
 };

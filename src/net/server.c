@@ -482,6 +482,31 @@ syserr:
 static void tick_cb(uv_timer_t *t);
 static void loop_tick_cb(uv_timer_t *t);
 
+static int stop_signalled; /* loop 0 */
+
+/* Stop accepting and drain the sessions (loop 0; once). */
+static void begin_drain(void *data)
+{
+    struct server *srv = data;
+    if (atomic_load(&srv->draining))
+        return;
+    atomic_store(&srv->draining, 1);
+    srv->drain_deadline_ns = util_now_ns() + (uint64_t)srv->cfg->drain_timeout_ms * 1000000ULL;
+    for (int i = 0; i < nlisteners; i++) {
+        uv_poll_stop(&listeners[i].poll);
+        close(listeners[i].fd);
+        if (listeners[i].is_unix)
+            unlink(listeners[i].path);
+    }
+    tick_cb(&srv->tick);
+}
+
+static int sessions_left(void *data)
+{
+    struct server *srv = data;
+    return atomic_load(&srv->nsessions);
+}
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
     struct server *srv = h->data;
@@ -501,26 +526,21 @@ static void signal_cb(uv_signal_t *h, int signum)
         log_info("config_reloaded", "%s", "");
         return;
     }
-    if (atomic_load(&srv->draining)) {
+    if (stop_signalled) {
         if (signum == SIGINT) {
             log_warn("shutdown", "msg=\"second interrupt: exiting now\"");
+            begin_drain(srv);
             srv->drain_deadline_ns = util_now_ns();
         }
         return;
     }
-    atomic_store(&srv->draining, 1);
-    srv->drain_deadline_ns = util_now_ns() + (uint64_t)srv->cfg->drain_timeout_ms * 1000000ULL;
-    if (srv->repl)
-        rpl_step_down(srv->repl); /* a leader hands over first: writes move on while we drain */
+    stop_signalled = 1;
     log_info("shutdown", "signal=%s msg=\"draining: no new connections, waiting for transactions\" timeout_ms=%lld",
              signum == SIGTERM ? "SIGTERM" : "SIGINT", (long long)srv->cfg->drain_timeout_ms);
-    for (int i = 0; i < nlisteners; i++) {
-        uv_poll_stop(&listeners[i].poll);
-        close(listeners[i].fd);
-        if (listeners[i].is_unix)
-            unlink(listeners[i].path);
-    }
-    tick_cb(&srv->tick);
+    if (srv->repl) /* a leader first has the voter taking over hold new sessions, then drains, then hands over */
+        rpl_step_down(srv->repl, begin_drain, sessions_left, srv);
+    else
+        begin_drain(srv);
 }
 
 static int drain_sessions(struct ioloop *io, uint64_t now)
@@ -602,6 +622,8 @@ int net_start(struct server *srv, char *err, size_t errcap)
         uv_unref((uv_handle_t *)&io->self_check); /* neither keeps the loop alive */
         uv_unref((uv_handle_t *)&io->self_idle);
         uv_timer_init(&io->loop, &loop_ticks[i]);
+        uv_timer_init(&io->loop, &io->hold_timer);
+        io->hold_timer.data = io;
         loop_ticks[i].data = io;
         uv_timer_start(&loop_ticks[i], loop_tick_cb, TICK_MS, TICK_MS);
     }

@@ -18,9 +18,15 @@
 
 #define BACKUP_PAGES 1024      /* pages per sqlite3_backup_step */
 #define PAUSE_MAX_NS 2000000000ULL /* never hold writers back longer for a snapshot */
+#define STEP_OVERLAP_NS 200000000ULL /* SIGTERM on a leader: it still serves after the HOLD */
+#define STEP_DRAIN_MAX_NS 1000000000ULL /* then its sessions' transactions may finish */
+#define HOLD_RPC_TIMEOUT_MS 300 /* the HOLD request to the voter taking over */
+#define HOLD_MS 5000 /* how long it holds new sessions at most: > OVERLAP + DRAIN + PAUSE_MAX + an election */
 #define TICK_MS 200
 #define READ_FENCE_TIMEOUT_MS 5000 /* a linearizable read gives up (40001) after this */
 #define MAX_RECORD (256u * 1024 * 1024) /* Raft's max_entry_size; checked before COMMIT */
+
+enum step_phase { STEP_ANNOUNCE, STEP_OVERLAP, STEP_DRAIN, STEP_LAND }; /* see step_down_poll */
 
 struct rpl {
     struct rpl_config cfg;
@@ -39,6 +45,21 @@ struct rpl {
     atomic_ullong self_cfg_index; /* that configuration's index */
     atomic_ullong convert_at;  /* a CONVERT was answered: restart at this time (ns) */
     int transferring;          /* loop: rpl_step_down's transfer is under way */
+    int step_phase;            /* loop: where that hand-over is (enum step_phase) */
+    unsigned drain_ms;         /* loop: how long its DRAIN step took */
+    int drain_left;            /* loop: sessions left when it ended */
+    void (*stop_accepting)(void *); /* loop: SIGTERM: the server stops taking sessions and drains */
+    int (*sessions)(void *);   /* any thread: how many sessions the server still has */
+    void *step_data;
+    pthread_t hold_thread;     /* asks the voter taking over to hold new sessions (HOLD) */
+    int hold_thread_on;        /* loop */
+    atomic_int hold_sent;      /* that request has its answer (or failed) */
+    char hold_addr[64];        /* loop: that voter's peer address ("" none) */
+    char hold_req[32];         /* loop: "HOLD <ms>", or "HOLD 0" to release it */
+    int hold_wait;             /* loop: the hand-over waits for that answer */
+    atomic_int holding_self;   /* this leader pauses writers to hand over: new sessions wait */
+    atomic_ullong hold_until_ns; /* HOLD: a leader hands over to this node; new sessions wait */
+    atomic_uint hold_gen;      /* role_gen when it asked */
     uint64_t xfer_to;          /* loop: the voter to hand over to (0: the best) */
     clu_done_cb xfer_cb;       /* loop: a TRANSFER request's answer, or NULL (SIGTERM) */
     int transfer_started;      /* loop: clu_transfer was called (libraft answers from then on) */
@@ -634,7 +655,7 @@ static int fsm_snapshot_begin(void *ud, uint64_t index, void **snap, uint64_t *l
             pause_writers(r);
         return CLU_EBUSY;
     }
-    if (!r->transferring) /* a hand-over keeps its own pause */
+    if (!atomic_load(&r->holding_self)) /* a hand-over keeps its own pause */
         resume_writers(r);
     *snap = r->sdb;
     *lsn = v;
@@ -981,6 +1002,7 @@ static int disk_short(struct rpl *r, size_t len)
 
 static void stepped_down(void *data, int status);
 static int transfer_request(void *ud, uint64_t to, clu_done_cb cb, void *data);
+static void join_hold(struct rpl *r, int wait);
 
 static void timer_cb(uv_timer_t *t)
 {
@@ -988,7 +1010,7 @@ static void timer_cb(uv_timer_t *t)
     check_disk(r);
     if (atomic_load(&r->broken)) /* its clients have their answers by now */
         fence(r, 0, "a commit could not be written to the txlog, so the database is ahead of its log");
-    if (r->pause_since_ns && !r->transferring && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
+    if (r->pause_since_ns && !atomic_load(&r->holding_self) && util_now_ns() - r->pause_since_ns > PAUSE_MAX_NS) {
         log_warn("repl.snapshot_deferred", "msg=\"records stayed in flight; writers resumed without a snapshot\"");
         resume_writers(r);
     }
@@ -1103,6 +1125,20 @@ static int rpc_request(void *ud, const char *line, struct buf *reply)
     struct rpl *r = ud;
     if (strcmp(line, "SQLADDR") == 0) {
         buf_printf(reply, "OK %s\n", r->sql_address[0] ? r->sql_address : "unknown");
+        return 1;
+    }
+    if (strncmp(line, "HOLD ", 5) == 0) {
+        char *end;
+        unsigned long ms = strtoul(line + 5, &end, 10);
+        if (*end || ms > 60000) {
+            buf_printf(reply, "ERR EINVAL usage: HOLD <ms>\n");
+            return 1;
+        }
+        atomic_store(&r->hold_gen, atomic_load(&r->role_gen));
+        atomic_store(&r->hold_until_ns, ms ? util_now_ns() + ms * 1000000ull : 0);
+        log_info("repl.hold", "ms=%lu msg=\"%s\"", ms, ms ? "a leader hands over to this node: new sessions wait until it leads"
+                                                        : "the hand-over to this node was given up: new sessions go on");
+        buf_printf(reply, "OK\n");
         return 1;
     }
     if (strcmp(line, "STATUS") == 0) {
@@ -1242,6 +1278,9 @@ void rpl_stop(struct rpl *r, void (*cb)(void *), void *data)
         uv_close((uv_handle_t *)&r->step_timer, NULL);
         r->timer_on = 0;
     }
+    join_hold(r, 1); /* at most HOLD_RPC_TIMEOUT_MS */
+    r->stop_accepting = NULL; /* the server drains already */
+    atomic_store(&r->holding_self, 0);
     if (r->xfer_cb && !r->transfer_started) {
         /* a TRANSFER request still waiting for the commits in flight: its
          * timer is gone, answer it now (its peer-port thread waits) */
@@ -1699,82 +1738,211 @@ void rpl_status(struct rpl *r, struct rpl_status *out)
     out->nmembers = n < 16 ? n : 16;
 }
 
-static void stepped_down(void *data, int status)
+static int hold_request(struct rpl *r, unsigned ms);
+
+/* The hand-over is over (done, failed or given up): writers go on (after
+ * a hand-over they meet "not the leader", 25006) and new sessions are told
+ * the role; a TRANSFER request gets its answer. */
+static void step_down_end(struct rpl *r, int status)
 {
-    struct rpl *r = data;
+    if (status != 0 && r->hold_addr[0])
+        (void)hold_request(r, 0); /* the voter that was to take over need not wait any longer */
     r->transferring = 0;
     r->transfer_started = 0;
-    resume_writers(r); /* now they meet "not the leader" (25006) */
-    if (status == 0)
-        log_info("repl.transferred", "msg=\"leadership handed over\"");
-    else
-        log_warn("repl.transfer_failed", "status=%s", clu_status_name(status));
+    atomic_store(&r->holding_self, 0);
+    resume_writers(r);
     clu_done_cb cb = r->xfer_cb;
     r->xfer_cb = NULL;
     if (cb)
         cb(r->xfer_data, status);
 }
 
-/* Hand over only once no record is in flight and no transaction holds the
- * write token (at most PAUSE_MAX_NS): a leader that loses its leadership
- * with records in flight must fence itself (fence()), and the switchover
- * would fail the clients whose commits were under way. */
+static void stepped_down(void *data, int status)
+{
+    struct rpl *r = data;
+    if (status == 0)
+        log_info("repl.transferred", "msg=\"leadership handed over\"");
+    else
+        log_warn("repl.transfer_failed", "status=%s", clu_status_name(status));
+    step_down_end(r, status);
+}
+
+/* Its own thread: ask the voter taking over to hold new sessions (HOLD,
+ * served by rpc_request) until it leads. */
+static void *hold_main(void *arg)
+{
+    struct rpl *r = arg;
+    char reply[64], err[200], q[240];
+    if (clu_rpc_call(r->hold_addr, r->hold_req, reply, sizeof reply, NULL, HOLD_RPC_TIMEOUT_MS, err, sizeof err))
+        log_warn("repl.hold_failed", "target=%s msg=%s", r->hold_addr, log_quote(q, sizeof q, err));
+    atomic_store(&r->hold_sent, 1);
+    return NULL;
+}
+
+/* Loop thread: join the HOLD thread once it is done, or (wait) wait for
+ * it (at most HOLD_RPC_TIMEOUT_MS). */
+static void join_hold(struct rpl *r, int wait)
+{
+    if (r->hold_thread_on && (wait || atomic_load(&r->hold_sent))) {
+        pthread_join(r->hold_thread, NULL);
+        r->hold_thread_on = 0;
+    }
+}
+
+/* Loop thread: send "HOLD ms" to hold_addr on a thread of its own; 1 when
+ * it is on its way (hold_sent says when it is done). One at a time: while
+ * the last one still runs none is sent, rather than block the loop. */
+static int hold_request(struct rpl *r, unsigned ms)
+{
+    join_hold(r, 0);
+    if (r->hold_thread_on || !r->hold_addr[0])
+        return 0;
+    snprintf(r->hold_req, sizeof r->hold_req, "HOLD %u", ms);
+    atomic_store(&r->hold_sent, 0);
+    r->hold_thread_on = pthread_create(&r->hold_thread, NULL, hold_main, r) == 0;
+    return r->hold_thread_on;
+}
+
+/* A hand-over (SIGTERM on the leader, orbitctl cluster transfer), polled
+ * every 1 ms, in steps:
+ *  ANNOUNCE: the voter taking over is asked to hold new sessions until it
+ *    leads (HOLD); this node serves as before meanwhile. Without it a
+ *    client trying the members in turn (libpq's host=a,b,c with
+ *    target_session_attrs=read-write) between this node's last session
+ *    and the end of the election finds no writable member and fails.
+ *  OVERLAP (SIGTERM only): this node still takes sessions for
+ *    STEP_OVERLAP_NS, for the clients that had passed the voter taking
+ *    over before it held sessions and are on their way here.
+ *  DRAIN (SIGTERM only): the server stops taking sessions and drains
+ *    them; the transactions they have open (and a fresh session's first)
+ *    finish while this node still leads, for at most STEP_DRAIN_MAX_NS.
+ *  LAND: writers are paused and new sessions here wait; once no record is
+ *    in flight and no transaction holds the write token (at most
+ *    PAUSE_MAX_NS), clu_transfer. A leader that loses its leadership with
+ *    records in flight must fence itself (fence()), and the switchover
+ *    would fail the clients whose commits were under way. */
 static void step_down_poll(uv_timer_t *t)
 {
     struct rpl *r = t->data;
-    int waited_out = util_now_ns() - r->step_down_t0 > PAUSE_MAX_NS, held = 0;
+    uint64_t now = util_now_ns();
+    int leads = r->node && clu_is_leader(r->node);
+    if (r->step_phase == STEP_ANNOUNCE) {
+        if (r->hold_wait && !atomic_load(&r->hold_sent))
+            return; /* at most HOLD_RPC_TIMEOUT_MS */
+        join_hold(r, 0);
+        r->drain_ms = 0;
+        r->drain_left = 0;
+        r->step_phase = r->stop_accepting ? STEP_OVERLAP : STEP_LAND;
+        r->step_down_t0 = now;
+    }
+    if (r->step_phase == STEP_OVERLAP) {
+        if (leads && now - r->step_down_t0 < STEP_OVERLAP_NS)
+            return;
+        void (*stop_accepting)(void *) = r->stop_accepting;
+        r->stop_accepting = NULL;
+        r->step_phase = STEP_DRAIN;
+        r->step_down_t0 = now;
+        stop_accepting(r->step_data);
+    }
+    if (r->step_phase == STEP_DRAIN) {
+        int left = leads && r->sessions ? r->sessions(r->step_data) : 0;
+        if (left > 0 && now - r->step_down_t0 < STEP_DRAIN_MAX_NS)
+            return;
+        r->drain_ms = (unsigned)((now - r->step_down_t0) / 1000000);
+        r->drain_left = left;
+        r->step_phase = STEP_LAND;
+        r->step_down_t0 = now;
+    }
+    if (!atomic_load(&r->holding_self)) {
+        pause_writers(r); /* no new local commits while the leadership moves */
+        atomic_store(&r->holding_self, 1);
+    }
+    int waited_out = now - r->step_down_t0 > PAUSE_MAX_NS, held = 0;
     if (r->pool)
         (void)exe_write_waiters(r->pool, &held); /* a transaction still writing commits soon */
-    if ((atomic_load(&r->inflight) > 0 || held) && !waited_out && r->node && clu_is_leader(r->node))
+    if ((atomic_load(&r->inflight) > 0 || held) && !waited_out && leads)
         return;
     uv_timer_stop(t);
-    int rc = !r->node || !clu_is_leader(r->node) ? CLU_ENOTLEADER : clu_transfer(r->node, r->xfer_to, stepped_down, r);
+    int rc = !leads ? CLU_ENOTLEADER : clu_transfer(r->node, r->xfer_to, stepped_down, r);
     r->transfer_started = rc == 0;
     if (rc != 0) {
-        r->transferring = 0;
-        resume_writers(r);
-        clu_done_cb cb = r->xfer_cb;
-        r->xfer_cb = NULL;
-        if (cb)
-            cb(r->xfer_data, rc);
+        step_down_end(r, rc);
         return;
     }
     log_info("repl.transfer", "msg=\"%s: handing leadership over once the commits in flight landed\" "
-             "inflight=%d", r->xfer_cb ? "orbitctl cluster transfer" : "SIGTERM on the leader",
-             atomic_load(&r->inflight));
+             "to=%016llx drain_ms=%u sessions_left=%d land_ms=%llu inflight=%d write_token_held=%d",
+             r->xfer_cb ? "orbitctl cluster transfer" : "SIGTERM on the leader", (unsigned long long)r->xfer_to,
+             r->drain_ms, r->drain_left, (unsigned long long)((now - r->step_down_t0) / 1000000),
+             atomic_load(&r->inflight), held);
 }
 
-/* A TRANSFER request (clu_config.transfer): pause writers, let the commits
- * in flight reach the log, then hand over, as at SIGTERM. Without this a
- * commit in flight meets "not the leader" and the old leader fences
- * itself (a restart) instead of switching over without errors. */
+/* Loop thread, leading: start the hand-over to voter `to` (0: the most
+ * caught-up voter with data). */
+static void step_down_start(struct rpl *r, uint64_t to)
+{
+    r->transferring = 1;
+    r->step_phase = STEP_ANNOUNCE;
+    r->step_down_t0 = util_now_ns();
+    r->hold_addr[0] = 0;
+    if (to) {
+        struct clu_member m[16];
+        int n = clu_members(r->node, m, 16);
+        for (int i = 0; i < n && i < 16; i++)
+            if (m[i].id == to)
+                util_strlcpy(r->hold_addr, m[i].address, sizeof r->hold_addr);
+    } else {
+        to = clu_transfer_target(r->node, r->hold_addr, sizeof r->hold_addr);
+    }
+    r->xfer_to = to;
+    r->hold_wait = hold_request(r, HOLD_MS);
+    uv_timer_start(&r->step_timer, step_down_poll, 0, 1);
+}
+
+/* A TRANSFER request (clu_config.transfer): as at SIGTERM, without the
+ * drain. Without this a commit in flight meets "not the leader" and the
+ * old leader fences itself (a restart) instead of switching over without
+ * errors. */
 static int transfer_request(void *ud, uint64_t to, clu_done_cb cb, void *data)
 {
     struct rpl *r = ud;
     if (r->transferring)
         return CLU_EBUSY;
-    pause_writers(r);
-    r->transferring = 1;
-    r->xfer_to = to;
     r->xfer_cb = cb;
     r->xfer_data = data;
-    r->step_down_t0 = util_now_ns();
-    uv_timer_start(&r->step_timer, step_down_poll, 0, 1);
+    r->stop_accepting = NULL;
+    r->sessions = NULL;
+    step_down_start(r, to);
     return CLU_OK;
 }
 
-void rpl_step_down(struct rpl *r)
+void rpl_step_down(struct rpl *r, void (*stop_accepting)(void *), int (*sessions)(void *), void *data)
 {
     atomic_store(&r->shutting_down, 1);
     struct clu_member m[2];
-    if (!r->node || !clu_is_leader(r->node) || clu_members(r->node, m, 2) < 2 || r->transferring)
+    if (!r->node || !clu_is_leader(r->node) || clu_members(r->node, m, 2) < 2 || r->transferring) {
+        stop_accepting(data);
         return;
-    pause_writers(r); /* no new local commits while the leadership moves */
-    r->transferring = 1;
-    r->xfer_to = 0;
+    }
     r->xfer_cb = NULL;
-    r->step_down_t0 = util_now_ns();
-    uv_timer_start(&r->step_timer, step_down_poll, 0, 1);
+    r->stop_accepting = stop_accepting;
+    r->sessions = sessions;
+    r->step_data = data;
+    step_down_start(r, 0);
+}
+
+int rpl_hold_sessions(struct rpl *r)
+{
+    if (atomic_load(&r->holding_self))
+        return 1;
+    uint64_t until = atomic_load(&r->hold_until_ns);
+    if (!until || util_now_ns() >= until)
+        return 0;
+    int role = atomic_load(&r->role);
+    if (role == CLU_ROLE_LEADER)
+        return 0;
+    /* the transfer makes this node a candidate; any other role change
+     * (another node won, this one stops) ends the wait */
+    return role == CLU_ROLE_CANDIDATE || atomic_load(&r->role_gen) == atomic_load(&r->hold_gen);
 }
 
 int rpl_stepping_down(struct rpl *r)

@@ -148,11 +148,21 @@ struct rpl_status {
     struct rpl_member members[16];
 };
 void rpl_status(struct rpl *r, struct rpl_status *out);
-/* Loop thread, at SIGTERM/SIGINT: hand leadership to another voter before
- * draining (nothing to do unless this node leads others). From then on a
- * fence exits (code 3) instead of restarting the process. */
-void rpl_step_down(struct rpl *r);
+/* Loop thread, at SIGTERM/SIGINT: hand leadership to another voter
+ * (nothing to do unless this node leads others; docs/repl.md,
+ * Switchover). The voter taking over is first asked to hold new sessions
+ * until it leads; then stop_accepting(data) runs (at once when there is
+ * nothing to hand over): the server stops taking sessions and drains
+ * them. Once sessions(data) (any thread) says none is left, or after 1 s,
+ * writers are paused, the commits in flight land and leadership moves.
+ * From the call on a fence exits (code 3) instead of restarting. */
+void rpl_step_down(struct rpl *r, void (*stop_accepting)(void *data), int (*sessions)(void *data), void *data);
 /* Loop thread: 1 while that hand-over is under way (shutdown waits). */
 int rpl_stepping_down(struct rpl *r);
+/* Any thread: should a session that just authenticated wait before it is
+ * told the role (in_hot_standby)? Yes while this leader hands over, and
+ * while a leader handing over to this node asked it to (HOLD) until it
+ * leads or another role change ends the wait (at most 5 s). */
+int rpl_hold_sessions(struct rpl *r);
 
 #endif

@@ -1,9 +1,11 @@
 /* session: one client connection's protocol state machine.
- * States (see startup.c): STARTUP -> SASL_INIT -> SASL_CONT -> READY,
- * any -> CLOSING. In READY, complete messages are batched into a job that
- * an executor thread runs (run.c, query.c, extended.c, copy.c); while a
- * job runs the worker owns the protocol state and the loop touches only
- * the socket, the input buffer and the flags marked (loop).
+ * States (see startup.c): STARTUP -> SASL_INIT -> SASL_CONT -> [HELD ->]
+ * READY, any -> CLOSING. HELD: authenticated, waiting to be told the role
+ * while leadership moves (rpl_hold_sessions). In READY, complete messages
+ * are batched into a job that an executor thread runs (run.c, query.c,
+ * extended.c, copy.c); while a job runs the worker owns the protocol state
+ * and the loop touches only the socket, the input buffer and the flags
+ * marked (loop).
  * Prefix: ses_. */
 #ifndef ORBIT_SESSION_H
 #define ORBIT_SESSION_H
@@ -16,7 +18,7 @@
 #include "sql.h"
 #include "util.h"
 
-enum ses_state { SES_STARTUP, SES_SASL_INIT, SES_SASL_CONT, SES_READY, SES_CLOSING };
+enum ses_state { SES_STARTUP, SES_SASL_INIT, SES_SASL_CONT, SES_HELD, SES_READY, SES_CLOSING };
 
 struct ses_vars;
 struct ses_copy;
@@ -56,6 +58,7 @@ struct session {
                              idle_in_transaction_session_timeout count (not after a Flush), as in
                              PostgreSQL */
     uint8_t registered;
+    uint8_t used;         /* it sent a request since it became ready (a drain spares it until then) */
     uint8_t auto_txn;     /* the transaction an autocommit write statement runs in */
     int8_t cap_kind;      /* enum txl_kind of the statement being captured, -1 none */
     size_t cc_mark;       /* out.len before the last CommandComplete */
@@ -79,7 +82,8 @@ struct session {
     size_t held_bytes;       /* what both maps hold (session_memory_limit) */
     struct ses_copy *copy;
     struct ses_query *query; /* simple query in progress (resumable) */
-    uint64_t idle_since_ns;  /* for idle_in_transaction_session_timeout */
+    uint64_t idle_since_ns;  /* idle since (idle_in_transaction_session_timeout); before the first
+                                request: since accepted, HELD or READY (timeouts, drain grace) */
     uint64_t deadline_ns;    /* statement deadline while running */
 };
 
@@ -97,6 +101,9 @@ void ses_fatal(struct session *s, const char *sqlstate, const char *msg);
 void ses_tick(struct session *s, uint64_t now_ns);
 /* Server shutdown: close idle sessions now, others when idle. */
 void ses_drain(struct session *s);
+/* The ioloop's hold_timer (every 1 ms while sessions are HELD): tell them
+ * the role once the wait is over. */
+void ses_hold_tick(uv_timer_t *t);
 
 /* Worker thread: the exec task entry point. */
 enum exe_rc ses_run(struct exe_task *t);

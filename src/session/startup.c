@@ -14,6 +14,8 @@
 #include "session_int.h"
 
 #define AUTH_TIMEOUT_NS (60ULL * 1000000000ULL)
+#define FRESH_GRACE_NS 200000000ULL /* a drain lets a new session start and send its first request */
+#define HOLD_MAX_NS (6ULL * 1000000000ULL) /* a HELD session is told the role after this anyway */
 #define JOB_BATCH_BYTES (64u * 1024)
 #define READ_PAUSE_BYTES (1u << 20)
 
@@ -358,10 +360,25 @@ void ses_params_status(struct session *s, struct buf *b)
     }
 }
 
-static void auth_done(struct session *s)
+/* Authenticated: tell the client the settings (the role among them) and
+ * that it may send queries. */
+static void session_ready(struct session *s)
 {
     struct buf b;
     buf_init(&b);
+    pgw_auth_ok(&b);
+    ses_params_status(s, &b);
+    pgw_backend_key(&b, s->pid, s->key);
+    pgw_ready(&b, 'I');
+    send_now(s, &b);
+    s->state = SES_READY;
+    s->idle_since_ns = util_now_ns();
+    registry_add(s);
+    log_debug("connection_authorized", "pid=%u user=%s", s->pid, s->user);
+}
+
+static void auth_done(struct session *s)
+{
     sec_scram_free(s->scram);
     s->scram = NULL;
     if (s->txn == 'X') {
@@ -374,14 +391,34 @@ static void auth_done(struct session *s)
         ses_fatal(s, "57P03", "this node is a witness: it votes but holds no data; connect to another member");
         return;
     }
-    pgw_auth_ok(&b);
-    ses_params_status(s, &b);
-    pgw_backend_key(&b, s->pid, s->key);
-    pgw_ready(&b, 'I');
-    send_now(s, &b);
-    s->state = SES_READY;
-    registry_add(s);
-    log_debug("connection_authorized", "pid=%u user=%s", s->pid, s->user);
+    if (s->srv->repl && rpl_hold_sessions(s->srv->repl)) {
+        /* leadership is moving here or away: telling the role now could
+         * send a client looking for the leader away from every member */
+        s->state = SES_HELD;
+        s->idle_since_ns = util_now_ns();
+        if (!uv_is_active((uv_handle_t *)&s->io->hold_timer))
+            uv_timer_start(&s->io->hold_timer, ses_hold_tick, 1, 1);
+        return;
+    }
+    session_ready(s);
+}
+
+void ses_hold_tick(uv_timer_t *t)
+{
+    struct ioloop *io = t->data;
+    int hold = rpl_hold_sessions(io->srv->repl), held = 0;
+    uint64_t now = util_now_ns();
+    for (struct session *s = io->sessions, *n; s; s = n) {
+        n = s->next;
+        if (s->state != SES_HELD)
+            continue;
+        if (hold && now - s->idle_since_ns < HOLD_MAX_NS)
+            held++;
+        else
+            session_ready(s);
+    }
+    if (!held)
+        uv_timer_stop(t);
 }
 
 static void handle_sasl(struct session *s, char type, const char *p, size_t len)
@@ -497,6 +534,7 @@ static int dispatch(struct session *s, size_t n)
     buf_consume(&s->in, n);
     s->jpos = 0;
     s->busy = 1;
+    s->used = 1;
     /* Parse/Describe/Close/Sync outside a transaction hold a connection
      * only for this job: they may use a reserved one */
     s->task.short_job = !s->task.conn && s->txn == 'I' && !s->copy_in && batch_is_short(s->jin.data, n);
@@ -545,6 +583,8 @@ void ses_pump(struct session *s)
             buf_consume(&s->in, total);
             continue;
         }
+        if (s->state == SES_HELD)
+            break; /* the client sent before AuthenticationOk: it waits in the buffer */
         /* READY: a Terminate alone needs no worker unless a transaction is open */
         if (type == 'X' && !s->task.conn && !s->task.holds_write) {
             buf_consume(&s->in, total);
@@ -621,6 +661,11 @@ void ses_job_done(struct session *s)
     }
     if (s->txn != 'I')
         s->idle_since_ns = util_now_ns();
+    if (atomic_load(&s->srv->draining)) {
+        ses_drain(s); /* idle now: closed at once, not at the next tick */
+        if (s->state == SES_CLOSING)
+            return;
+    }
     if (s->jin.cap > JOB_BATCH_BYTES * 4)
         buf_free(&s->jin);
     else if (s->in.len == 0)
@@ -650,6 +695,17 @@ void ses_drain(struct session *s)
 {
     if (s->busy || s->state == SES_CLOSING)
         return;
-    if (s->state != SES_READY || s->txn == 'I')
+    /* a session that is starting or was just told it may send (fresh)
+     * gets to run its first request: its client chose this node a moment
+     * ago (on a leader that hands over: docs/repl.md, Switchover) */
+    int fresh = !s->used && util_now_ns() - s->idle_since_ns < FRESH_GRACE_NS;
+    if (s->state != SES_READY) {
+        /* not started: 57P03, on which libpq tries the next host of its
+         * list (on 57P01 it gives up) */
+        if (!fresh || s->state == SES_HELD)
+            ses_fatal(s, "57P03", "the database system is shutting down");
+        return;
+    }
+    if (s->txn == 'I' && !fresh)
         ses_fatal(s, "57P01", "terminating connection due to administrator command");
 }

@@ -12,11 +12,13 @@ nft the tests are skipped with the reason.
 
 Faults: kill -9 of the leader, kill -9 of a follower, SIGSTOP/SIGCONT of the
 leader, a partition of the leader, a restart of all nodes at once, a rolling
-restart, a leadership transfer under load, and full CPU load (busy loops on
-every core: no election may start). The
+restart (also under real pgbench, which must see no error), a leadership
+transfer under load, and full CPU load (busy loops on every core: no
+election may start). The
 measured failover times (fault -> first acknowledged write of a fresh
 libpq multi-host connection with target_session_attrs=read-write) are
 printed."""
+import glob
 import os
 import re
 import shutil
@@ -298,9 +300,13 @@ class Load:
     def longest_gap(self, t0, t1):
         """The longest time without an acknowledged write in [t0, t1]."""
         with self.lock:
-            ts = sorted(t for t, _ in self.acked.values() if t0 <= t <= t1)
-        edges = [t0] + ts + [t1]
-        return max(b - a for a, b in zip(edges, edges[1:]))
+            return longest_gap([t for t, _ in self.acked.values()], t0, t1)
+
+
+def longest_gap(times, t0, t1):
+    """The longest time in [t0, t1] between two of times (or an edge)."""
+    edges = [t0] + sorted(t for t in times if t0 <= t <= t1) + [t1]
+    return max(b - a for a, b in zip(edges, edges[1:]))
 
 
 def leaders_by_term(cluster):
@@ -549,17 +555,137 @@ def test_restart_all_nodes(cluster):
     scenario(cluster, "restart all nodes", fault)
 
 
-@pytest.mark.timeout(180)
-def test_rolling_restart(cluster):
+def rolling_restart(cluster):
     """SIGTERM each node in turn, followers first, the leader last (it hands
     leadership over before draining), each back before the next goes."""
-    def fault():
-        lead = cluster.leader()
-        order = [n for n in cluster.nodes if n is not lead] + [lead]
-        for n in order:
-            assert n.stop() == 0, "%s did not stop cleanly:\n%s" % (n, n.log()[-3000:])
-            n.start(30)
-            cluster.leader(30)
-            time.sleep(0.5)
-        return None
-    scenario(cluster, "rolling restart", fault, settle=0.5)
+    lead = cluster.leader()
+    order = [n for n in cluster.nodes if n is not lead] + [lead]
+    for n in order:
+        assert n.stop() == 0, "%s did not stop cleanly:\n%s" % (n, n.log()[-3000:])
+        n.start(30)
+        cluster.leader(30)
+        time.sleep(0.5)
+
+
+@pytest.mark.timeout(180)
+def test_rolling_restart(cluster):
+    scenario(cluster, "rolling restart", lambda: rolling_restart(cluster), settle=0.5)
+
+
+# TPC-B (pgbench's builtin script) plus one row in w per transaction whose
+# id names the client and its transaction: :n counts the client's
+# transactions as pgbench's per-transaction log does (transaction_no), so
+# the log says which ids were acknowledged.
+PGBENCH_SCRIPT = """\\set aid random(1, 100000 * :scale)
+\\set bid random(1, 1 * :scale)
+\\set tid random(1, 10 * :scale)
+\\set delta random(-5000, 5000)
+\\set n :n + 1
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+INSERT INTO w VALUES (:client_id * 1000000 + :n, 'pgbench', 0);
+END;
+"""
+
+
+def switchover_events(cluster):
+    """The nodes' log lines about stops, roles and hand-overs, in time order."""
+    ev = re.compile(r"event=(shutdown|stopped|ready|cluster\.role|repl\.(transfer\w*|hold\w*|fenced))\b")
+    lines = sorted("%s %s" % (line.split()[0], n.host) + line[len(line.split()[0]):]
+                   for n in cluster.nodes for line in n.all_logs().splitlines() if ev.search(line))
+    return "\n".join(lines)
+
+
+class PgbenchLoad:
+    """What check_healed needs of a load, read from pgbench's per-transaction
+    logs (-l: client, transaction number, latency or "failed", script, end
+    time in s and us): the ids of the transactions logged as done are
+    acknowledged (acked: id -> end time); a failed transaction's id, and the
+    one an aborted client was running, may or may not be committed."""
+
+    def __init__(self, log_prefix, output):
+        self.acked, self.unknown, self.failed = {}, set(), 0
+        last = {}
+        for path in glob.glob(log_prefix + ".*"):
+            with open(path) as f:
+                for line in f:
+                    client, no, lat, _, sec, usec = line.split()[:6]
+                    k = int(client) * 1000000 + int(no)
+                    last[int(client)] = max(last.get(int(client), 0), int(no))
+                    if lat == "failed":
+                        self.failed += 1
+                        self.unknown.add(k)
+                    else:
+                        self.acked[k] = int(sec) + int(usec) / 1e6
+        self.aborted = sorted({int(c) for c in re.findall(r"client (\d+) aborted", output)})
+        for c in self.aborted:
+            self.unknown.add(c * 1000000 + last.get(c, 0) + 1)
+
+
+@pytest.mark.timeout(180)
+def test_rolling_restart_under_pgbench(cluster, tmp_path):
+    """The rolling restart under real pgbench: TPC-B plus one row of w per
+    transaction, a new connection for each (-C) through the multi-host DSN
+    with target_session_attrs=read-write, so that every transaction looks
+    for the leader. pgbench must end without an error (no failed
+    transaction, no aborted client), and every transaction it logged as
+    done must be on every node, with TPC-B's balances consistent on each.
+    One thread per client (-j = -c): pgbench connects synchronously, so a
+    thread that waits for its other client's connection would leave this
+    client's fresh session on the old leader idle through the switchover."""
+    pgbench = orbit.find_bin("pgbench")
+    # libpq's 2 s connect_timeout of the other scenarios (for the paused
+    # leader) could expire on a loaded machine before anything went wrong
+    assert "connect_timeout=2" in cluster.dsn
+    dsn = cluster.dsn.replace("connect_timeout=2", "connect_timeout=10")
+    p = subprocess.run([pgbench, "-i", "-s", "1", dsn], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, "pgbench -i:\n%s%s" % (p.stdout, p.stderr)
+    script = tmp_path / "tpcb-w.sql"
+    script.write_text(PGBENCH_SCRIPT)
+    prefix = str(tmp_path / "pgbench_log")
+    duration = 25  # the restart takes 3-5 s here; pgbench must outlast it
+    bench = subprocess.Popen([pgbench, "-n", "-C", "-c", "4", "-j", "4", "-T", str(duration), "-D", "n=0",
+                              "-f", str(script), "-l", "--log-prefix", prefix, dsn],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=orbit._die_with_parent)
+    try:
+        time.sleep(2.0)
+        assert bench.poll() is None, "pgbench ended early:\n%s%s" % bench.communicate()
+        t0 = time.time()
+        rolling_restart(cluster)
+        t1 = time.time()
+        ended = bench.poll() is not None
+        out, err = bench.communicate(timeout=duration + 60)
+        assert not ended, "pgbench ended before the rolling restart did (%.1f s):\n%s%s\n%s" % (
+            t1 - t0, out, err, switchover_events(cluster))
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    output = out + err
+    r = orbit.parse_pgbench(output)
+    load = PgbenchLoad(prefix, output)
+    total = check_healed(cluster, load, "rolling restart under pgbench")
+    for n in cluster.nodes:
+        c = n.connect(connect_timeout=2)
+        a, t, b, d = orbit.pgbench_balances(c)
+        cur = c.cursor()
+        cur.execute("SELECT count(*) FROM pgbench_history")
+        hist = cur.fetchone()[0]
+        c.close()
+        assert a == t == b == d, "%s: balances differ: accounts %d tellers %d branches %d history %d" % (
+            n.host, a, t, b, d)
+        assert total <= hist <= total + len(load.unknown), (n.host, hist, total, len(load.unknown))
+    during = sum(1 for t in load.acked.values() if t0 <= t <= t1)
+    report("%-24s pgbench -C -c 4: %s transactions (%d during the %.1f s restart, longest pause %.2f s), "
+           "%s failed, %d clients aborted; checks passed" % (
+               "rolling restart pgbench", r["processed"], during, t1 - t0,
+               longest_gap(load.acked.values(), t0, t1), r["failed"], len(load.aborted)))
+    assert bench.returncode == 0 and not load.aborted and not r["failed"] and not load.failed, \
+        "pgbench reported errors during the rolling restart (exit %d):\n%s\n%s" % (
+            bench.returncode, output[-4000:], switchover_events(cluster))
+    assert r["processed"] == total, (r, total)
