@@ -100,7 +100,9 @@ void net_post_resume_read(struct session *s);
 void net_read_start(struct session *s);
 void net_read_stop(struct session *s);
 /* Loop thread: close the socket; the session is freed from the close
- * callback via ses_free. */
+ * callback via ses_free. Output not written yet is dropped. */
 void net_close(struct session *s);
+/* Loop thread: bytes queued for the socket and not written yet. */
+size_t net_unsent(struct session *s);
 
 #endif

@@ -330,6 +330,11 @@ void net_close(struct session *s)
         uv_close(&s->h.handle, close_cb);
 }
 
+size_t net_unsent(struct session *s)
+{
+    return s->h.stream.write_queue_size;
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
     struct session *s = st->data;

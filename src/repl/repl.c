@@ -51,12 +51,20 @@ struct rpl {
     void (*stop_accepting)(void *); /* loop: SIGTERM: the server stops taking sessions and drains */
     int (*sessions)(void *);   /* any thread: how many sessions the server still has */
     void *step_data;
-    pthread_t hold_thread;     /* asks the voter taking over to hold new sessions (HOLD) */
-    int hold_thread_on;        /* loop */
-    atomic_int hold_sent;      /* that request has its answer (or failed) */
+    /* HOLD requests to the voter taking over, each on a thread of its own
+     * with its own copy of the address and request: [0] "HOLD <ms>", [1]
+     * "HOLD 0" (a failed hand-over releases it). Joined by the loop, and
+     * at the latest by rpl_free (a release may start while the node closes). */
+    struct hold_call {
+        pthread_t thread;
+        int on;                /* loop: started, not joined yet */
+        atomic_int sent;       /* it has its answer (or failed) */
+        char addr[64];
+        char req[32];
+    } hold_calls[2];
     char hold_addr[64];        /* loop: that voter's peer address ("" none) */
-    char hold_req[32];         /* loop: "HOLD <ms>", or "HOLD 0" to release it */
     int hold_wait;             /* loop: the hand-over waits for that answer */
+    char hold_leader[128];     /* HOLD: the leader that asked (leader_hint then; under mu) */
     atomic_int holding_self;   /* this leader pauses writers to hand over: new sessions wait */
     atomic_ullong hold_until_ns; /* HOLD: a leader hands over to this node; new sessions wait */
     atomic_uint hold_gen;      /* role_gen when it asked */
@@ -1134,6 +1142,9 @@ static int rpc_request(void *ud, const char *line, struct buf *reply)
             buf_printf(reply, "ERR EINVAL usage: HOLD <ms>\n");
             return 1;
         }
+        pthread_mutex_lock(&r->mu);
+        util_strlcpy(r->hold_leader, r->leader_hint, sizeof r->hold_leader);
+        pthread_mutex_unlock(&r->mu);
         atomic_store(&r->hold_gen, atomic_load(&r->role_gen));
         atomic_store(&r->hold_until_ns, ms ? util_now_ns() + ms * 1000000ull : 0);
         log_info("repl.hold", "ms=%lu msg=\"%s\"", ms, ms ? "a leader hands over to this node: new sessions wait until it leads"
@@ -1317,6 +1328,7 @@ void rpl_free(struct rpl *r)
 {
     if (!r)
         return;
+    join_hold(r, 1); /* a HOLD 0 started while the node closed (its transfer failed) */
     stop_applier(r);
     mark_clean(r);
     txl_applier_free(r->ap);
@@ -1747,6 +1759,7 @@ static void step_down_end(struct rpl *r, int status)
 {
     if (status != 0 && r->hold_addr[0])
         (void)hold_request(r, 0); /* the voter that was to take over need not wait any longer */
+    r->hold_addr[0] = 0;
     r->transferring = 0;
     r->transfer_started = 0;
     atomic_store(&r->holding_self, 0);
@@ -1768,39 +1781,46 @@ static void stepped_down(void *data, int status)
 }
 
 /* Its own thread: ask the voter taking over to hold new sessions (HOLD,
- * served by rpc_request) until it leads. */
+ * served by rpc_request) until it leads, or release it (HOLD 0). It uses
+ * only its own hold_call (the loop may pick the next target meanwhile). */
 static void *hold_main(void *arg)
 {
-    struct rpl *r = arg;
+    struct hold_call *c = arg;
     char reply[64], err[200], q[240];
-    if (clu_rpc_call(r->hold_addr, r->hold_req, reply, sizeof reply, NULL, HOLD_RPC_TIMEOUT_MS, err, sizeof err))
-        log_warn("repl.hold_failed", "target=%s msg=%s", r->hold_addr, log_quote(q, sizeof q, err));
-    atomic_store(&r->hold_sent, 1);
+    if (clu_rpc_call(c->addr, c->req, reply, sizeof reply, NULL, HOLD_RPC_TIMEOUT_MS, err, sizeof err))
+        log_warn("repl.hold_failed", "target=%s request=\"%s\" msg=%s", c->addr, c->req, log_quote(q, sizeof q, err));
+    atomic_store(&c->sent, 1);
     return NULL;
 }
 
-/* Loop thread: join the HOLD thread once it is done, or (wait) wait for
- * it (at most HOLD_RPC_TIMEOUT_MS). */
+/* Loop thread (or rpl_free): join the HOLD threads that are done, or
+ * (wait) all of them (at most HOLD_RPC_TIMEOUT_MS each). */
 static void join_hold(struct rpl *r, int wait)
 {
-    if (r->hold_thread_on && (wait || atomic_load(&r->hold_sent))) {
-        pthread_join(r->hold_thread, NULL);
-        r->hold_thread_on = 0;
+    for (int i = 0; i < 2; i++) {
+        struct hold_call *c = &r->hold_calls[i];
+        if (c->on && (wait || atomic_load(&c->sent))) {
+            pthread_join(c->thread, NULL);
+            c->on = 0;
+        }
     }
 }
 
 /* Loop thread: send "HOLD ms" to hold_addr on a thread of its own; 1 when
- * it is on its way (hold_sent says when it is done). One at a time: while
- * the last one still runs none is sent, rather than block the loop. */
+ * it is on its way (hold_calls[ms == 0].sent says when it is done). One
+ * of each kind at a time: while the last one still runs none is sent,
+ * rather than block the loop. */
 static int hold_request(struct rpl *r, unsigned ms)
 {
+    struct hold_call *c = &r->hold_calls[ms == 0];
     join_hold(r, 0);
-    if (r->hold_thread_on || !r->hold_addr[0])
+    if (c->on || !r->hold_addr[0])
         return 0;
-    snprintf(r->hold_req, sizeof r->hold_req, "HOLD %u", ms);
-    atomic_store(&r->hold_sent, 0);
-    r->hold_thread_on = pthread_create(&r->hold_thread, NULL, hold_main, r) == 0;
-    return r->hold_thread_on;
+    util_strlcpy(c->addr, r->hold_addr, sizeof c->addr);
+    snprintf(c->req, sizeof c->req, "HOLD %u", ms);
+    atomic_store(&c->sent, 0);
+    c->on = pthread_create(&c->thread, NULL, hold_main, c) == 0;
+    return c->on;
 }
 
 /* A hand-over (SIGTERM on the leader, orbitctl cluster transfer), polled
@@ -1827,7 +1847,7 @@ static void step_down_poll(uv_timer_t *t)
     uint64_t now = util_now_ns();
     int leads = r->node && clu_is_leader(r->node);
     if (r->step_phase == STEP_ANNOUNCE) {
-        if (r->hold_wait && !atomic_load(&r->hold_sent))
+        if (r->hold_wait && !atomic_load(&r->hold_calls[0].sent))
             return; /* at most HOLD_RPC_TIMEOUT_MS */
         join_hold(r, 0);
         r->drain_ms = 0;
@@ -1888,7 +1908,7 @@ static void step_down_start(struct rpl *r, uint64_t to)
         struct clu_member m[16];
         int n = clu_members(r->node, m, 16);
         for (int i = 0; i < n && i < 16; i++)
-            if (m[i].id == to)
+            if (m[i].id == to && m[i].role == CLU_MEMBER_VOTER && !m[i].witness) /* (others: it fails) */
                 util_strlcpy(r->hold_addr, m[i].address, sizeof r->hold_addr);
     } else {
         to = clu_transfer_target(r->node, r->hold_addr, sizeof r->hold_addr);
@@ -1942,7 +1962,17 @@ int rpl_hold_sessions(struct rpl *r)
         return 0;
     /* the transfer makes this node a candidate; any other role change
      * (another node won, this one stops) ends the wait */
-    return role == CLU_ROLE_CANDIDATE || atomic_load(&r->role_gen) == atomic_load(&r->hold_gen);
+    if (role == CLU_ROLE_CANDIDATE)
+        return 1;
+    if (atomic_load(&r->role_gen) != atomic_load(&r->hold_gen))
+        return 0;
+    /* still the follower it was when asked: another node may have won
+     * without this one ever standing (the leader that asked died, and this
+     * node voted for another): a new leader known here ends the wait too */
+    pthread_mutex_lock(&r->mu);
+    int same = !r->hold_leader[0] || !r->leader_hint[0] || strcmp(r->hold_leader, r->leader_hint) == 0;
+    pthread_mutex_unlock(&r->mu);
+    return same;
 }
 
 int rpl_stepping_down(struct rpl *r)

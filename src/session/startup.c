@@ -412,10 +412,13 @@ void ses_hold_tick(uv_timer_t *t)
         n = s->next;
         if (s->state != SES_HELD)
             continue;
-        if (hold && now - s->idle_since_ns < HOLD_MAX_NS)
+        if (hold && now - s->idle_since_ns < HOLD_MAX_NS) {
             held++;
-        else
-            session_ready(s);
+            continue;
+        }
+        session_ready(s);
+        if (s->in.len) /* what the client sent without waiting for ReadyForQuery */
+            ses_pump(s);
     }
     if (!held)
         uv_timer_stop(t);
@@ -570,7 +573,8 @@ void ses_pump(struct session *s)
         char type;
         const char *payload;
         size_t plen, total;
-        uint32_t maxlen = s->state == SES_READY ? (uint32_t)s->srv->cfg->max_message_size : PGW_MAX_STARTUP;
+        uint32_t maxlen = s->state == SES_READY || s->state == SES_HELD ? (uint32_t)s->srv->cfg->max_message_size
+                                                                          : PGW_MAX_STARTUP;
         int rc = pgw_frame(p, avail, maxlen, &type, &payload, &plen, &total);
         if (rc < 0) {
             ses_fatal(s, "08P01", "invalid message length");
@@ -605,8 +609,8 @@ void ses_pump(struct session *s)
         buf_free(&s->in); /* idle sessions hold no buffer */
     if (s->state == SES_CLOSING)
         return;
-    if ((s->in.len > READ_PAUSE_BYTES || fast) && s->busy)
-        net_read_stop(s);
+    if ((s->in.len > READ_PAUSE_BYTES || fast) && (s->busy || s->state == SES_HELD))
+        net_read_stop(s); /* (HELD: resumed by ses_pump once it is told the role) */
     else
         net_read_start(s);
 }
@@ -694,6 +698,11 @@ void ses_tick(struct session *s, uint64_t now)
 void ses_drain(struct session *s)
 {
     if (s->busy || s->state == SES_CLOSING)
+        return;
+    /* its last answer is still on its way (a client reading a large result
+     * slowly): closing now would cut it off (libuv drops queued writes);
+     * the next tick looks again, the drain deadline ends it regardless */
+    if (net_unsent(s))
         return;
     /* a session that is starting or was just told it may send (fresh)
      * gets to run its first request: its client chose this node a moment

@@ -945,3 +945,91 @@ def test_follower_describes_columns_after_applied_ddl(orbit_factory):
         assert errs and errs[0].code == "0A000", errs
     finally:
         r.close()
+
+
+def peer_request(n, line, timeout=5):
+    """One request on n's peer port (Orbit's handshake, then a line)."""
+    import socket
+    import struct
+    addr = b"orbit-test\0\0\0\0\0\0"
+    s = socket.create_connection(("127.0.0.1", n.peer_port), timeout=timeout)
+    try:
+        s.sendall(struct.pack("<QQQ", 1, (1 << 64) - 1, len(addr)) + addr + line.encode() + b"\n")
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out.decode()
+            out += chunk
+    finally:
+        s.close()
+
+
+@pytest.mark.timeout(150)
+def test_held_sessions_are_released(orbit_factory):
+    """HOLD <ms> (what a leader handing over sends the voter taking over):
+    a new session there authenticates but is told the role only when the
+    wait ends. HOLD 0 ends it, and what the client sent without waiting
+    for ReadyForQuery runs then (it used to stay unread: the client hung).
+    Another node becoming leader while the held node stays a follower (it
+    voted, never stood) ends it too, not only the 5 s."""
+    import rawpg
+    import struct
+    a, b, c = three_voters(orbit_factory)
+    ic = node_id(c)
+    assert peer_request(b, "HOLD 5000").startswith("OK"), "HOLD"
+
+    # a client that sends its query right after its SCRAM proof
+    conn = b.raw_socket()
+    conn.send(rawpg.startup_packet())
+    t, p = conn.recv_msg()
+    assert t == "R" and struct.unpack_from("!i", p)[0] == 10, (t, p)
+    scram = rawpg.ScramClient(b.password)
+    first = scram.client_first()
+    conn.send_msg("p", rawpg.cstr("SCRAM-SHA-256") + struct.pack("!i", len(first)) + first)
+    t, p = conn.recv_msg()
+    assert t == "R" and struct.unpack_from("!i", p)[0] == 11, (t, p)
+    conn.send_msg("p", scram.client_final(p[4:]))
+    conn.send_msg("Q", rawpg.cstr("SELECT 41 + 1"))
+    t, p = conn.recv_msg()
+    assert t == "R" and struct.unpack_from("!i", p)[0] == 12, (t, p)
+    assert not conn.pending(0.5), "a held session was told the role"
+    assert peer_request(b, "HOLD 0").startswith("OK")
+    t0 = time.monotonic()
+    msgs = conn.read_until_ready(timeout=5)
+    assert time.monotonic() - t0 < 2
+    assert msgs[0][0] == "R" and conn.params.get("in_hot_standby") == "on", msgs
+    res = rawpg.Conn.results(conn.read_until_ready(timeout=5))
+    assert res and res[0].error is None and res[0].text_rows() == [["42"]], res
+    conn.close()
+
+    # held again; meanwhile leadership moves from a to c, b stays a follower
+    assert peer_request(b, "HOLD 5000").startswith("OK")
+    t_hold = time.monotonic()
+    done = {}
+
+    def connect_b():
+        try:
+            x = b.connect()
+            cur = x.cursor()
+            cur.execute("SHOW in_hot_standby")
+            done["standby"] = cur.fetchone()[0]
+            x.close()
+        except Exception as e:  # noqa: BLE001 (reported below)
+            done["error"] = e
+        done["t"] = time.monotonic()
+
+    th = threading.Thread(target=connect_b)
+    th.start()
+    time.sleep(0.3)
+    assert th.is_alive(), done
+    p = ctl("cluster", "transfer", "--peer", peer(a), "--to", ic)
+    assert p.returncode == 0, p.stderr
+    t_moved = time.monotonic()
+    th.join(10)
+    assert "error" not in done, done
+    assert done["standby"] == "on", done
+    # (without the leader check: 5 s after the HOLD)
+    assert done["t"] - t_moved < 1.5, (done["t"] - t_moved, done["t"] - t_hold)
+    insert(c, [7])

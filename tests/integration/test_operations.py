@@ -148,3 +148,37 @@ def test_statement_compiled_for_one_session_is_reused_by_another(orbit_factory):
     assert s.metric("orbit_statement_cache_misses_total") == misses
     a.close()
     b.close()
+
+
+@pytest.mark.timeout(90)
+def test_drain_lets_a_result_being_read_reach_its_client(orbit_factory):
+    """A stopping server closes a session once its request ends, but not
+    while the answer is still on its way to a client reading it slowly:
+    libuv drops the writes still queued when a handle closes, and the
+    client would get a cut-off result instead of the whole of it and then
+    57P01."""
+    s = orbit_factory()
+    c = s.raw()
+    nrows = 400000
+    c.send_msg("Q", rawpg.cstr("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %d) "
+                               "SELECT i, '%s' FROM g" % (nrows, "x" * 100)))
+    time.sleep(1.0)  # the worker fills the flow-control window and waits; nothing read yet
+    s.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    rows, tag, err = 0, None, None
+    while True:
+        t, p = c.recv_msg(timeout=20)
+        if t == "D":
+            rows += 1
+        elif t == "C":
+            tag = p.rstrip(b"\0").decode()
+        elif t == "E":
+            err = rawpg.parse_fields(p)
+        elif t == "Z":
+            break
+    assert err is None and tag == "SELECT %d" % nrows and rows == nrows, (tag, rows, err)
+    # then the drain closes it (57P01), and the server stops
+    t, p = c.recv_msg(timeout=10)
+    assert t == "E" and rawpg.parse_fields(p).get("C") == "57P01", (t, p)
+    c.close()
+    assert s.wait(30) == 0
