@@ -7,6 +7,7 @@ import ctypes
 import os
 import resource
 import shutil
+import random
 import signal
 import socket
 import subprocess
@@ -48,8 +49,29 @@ def raise_nofile():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def _local_port_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A free loopback TCP port (bind to port 0, read it back, release it)."""
+    """A free loopback TCP port, below the kernel's ephemeral range: a port
+    bind(0) hands out can be taken by some client's outgoing connection
+    before the server binds it (seen once: "address already in use")."""
+    lo, _ = _local_port_range()
+    top = min(lo, 65536) - 1
+    for _ in range(200):
+        port = random.randint(max(1024, top - 12000), top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
