@@ -64,17 +64,23 @@ def free_port():
     before the server binds it (seen once: "address already in use")."""
     lo, _ = _local_port_range()
     top = min(lo, 65536) - 1
-    for _ in range(200):
+    for _ in range(1000):
         port = random.randint(max(1024, top - 12000), top)
+        if port in _GIVEN:  # handed out already: its server may not have bound it yet
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_GIVEN = set()  # every port free_port returned in this process
 
 
 def port_accepts(host, port, timeout=0.2):
