@@ -50,6 +50,7 @@ struct ioloop {
     int has_tcp, has_unix;
     struct session *sessions; /* all sessions of this loop (doubly linked) */
     uv_timer_t hold_timer; /* runs while sessions wait to be told the role (ses_hold_tick) */
+    uint64_t held_oldest_ns; /* when the longest-held session began to wait (0: none); loop thread */
     int nsessions;
     char rbuf[65536]; /* shared read buffer: idle sessions hold none */
 };

@@ -396,6 +396,8 @@ static void auth_done(struct session *s)
          * send a client looking for the leader away from every member */
         s->state = SES_HELD;
         s->idle_since_ns = util_now_ns();
+        if (!s->io->held_oldest_ns)
+            s->io->held_oldest_ns = s->idle_since_ns;
         if (!uv_is_active((uv_handle_t *)&s->io->hold_timer))
             uv_timer_start(&s->io->hold_timer, ses_hold_tick, 1, 1);
         return;
@@ -407,19 +409,28 @@ void ses_hold_tick(uv_timer_t *t)
 {
     struct ioloop *io = t->data;
     int hold = rpl_hold_sessions(io->srv->repl), held = 0;
-    uint64_t now = util_now_ns();
+    uint64_t now = util_now_ns(), oldest = 0;
+    /* every millisecond while the hold lasts, but the walk over all of the
+     * loop's sessions (tens of thousands) only when it ends or the oldest
+     * held session may have waited HOLD_MAX_NS (a closed one may make
+     * held_oldest_ns too old: the walk then just comes early) */
+    if (hold && io->held_oldest_ns && now - io->held_oldest_ns < HOLD_MAX_NS)
+        return;
     for (struct session *s = io->sessions, *n; s; s = n) {
         n = s->next;
         if (s->state != SES_HELD)
             continue;
         if (hold && now - s->idle_since_ns < HOLD_MAX_NS) {
             held++;
+            if (!oldest || s->idle_since_ns < oldest)
+                oldest = s->idle_since_ns;
             continue;
         }
         session_ready(s);
         if (s->in.len) /* what the client sent without waiting for ReadyForQuery */
             ses_pump(s);
     }
+    io->held_oldest_ns = oldest;
     if (!held)
         uv_timer_stop(t);
 }
